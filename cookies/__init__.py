@@ -1,0 +1,1 @@
+"""The migration cookie: features, msgpack wire form, libvirt-compatible XML form, signing."""

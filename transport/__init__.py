@@ -1,0 +1,1 @@
+"""msgpack-RPC between clients and daemons and between daemons: unix sockets and mutual TLS."""
