@@ -5,27 +5,12 @@ Expected failures print one line on stderr and exit non-zero; no traceback reach
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from migrator.cli.app import main
+from migrator.cli.certs_cmd import certs_group
+from migrator.cli.cookie_cmd import cookie_group
+from migrator.cli.params_cmd import params_group
 
-import click
+__all__ = ["main"]
 
-from migrator import __version__
-from migrator.cli.errors import EXIT_FAILURE, EXPECTED_ERRORS
-
-
-class MigratorGroup(click.Group):
-    """A click group that turns the packages' own errors into one clear line."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except EXPECTED_ERRORS as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_FAILURE)
-
-
-@click.group(cls=MigratorGroup)
-@click.version_option(__version__, prog_name="migrator")
-def main() -> None:
-    """Live-migrate, save, restore and snapshot QEMU/KVM virtual machines."""
+for _group in (params_group, cookie_group, certs_group):
+    main.add_command(_group)
