@@ -65,7 +65,8 @@ def parse_untrusted(data: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) ->
 
 
 def _depth(root: etree._Element) -> int:
-    deepest = 0
-    for _event, element in etree.iterwalk(root, events=("start",)):
-        deepest = max(deepest, sum(1 for _ in element.iterancestors()) + 1)
+    depth = deepest = 0
+    for event, _element in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        deepest = max(deepest, depth)
     return deepest
