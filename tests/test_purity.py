@@ -21,6 +21,7 @@ PURE = [
     "migrator/phases",
     "migrator/saveimage/header.py",
     "migrator/policy",
+    "migrator/status.py",
 ]
 
 #: Top-level modules the pure core must not import.

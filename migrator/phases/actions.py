@@ -1,0 +1,104 @@
+"""What the phase machines ask the runtime to do, in order.
+
+The runtime carries out each action on the driver, the state directory or the peer, and
+reports a failure back as an :class:`~migrator.phases.events.ActionFailed` event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cookies import CookiePhase
+
+
+@dataclass(frozen=True)
+class Action:
+    """Base of every action."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class StartIncoming(Action):
+    """Start the guest paused, waiting for the incoming stream, and listen for it."""
+
+
+@dataclass(frozen=True)
+class SaveOriginalParams(Action):
+    """Read QEMU's current migration parameters and persist them before changing any."""
+
+
+@dataclass(frozen=True)
+class ApplyParams(Action):
+    """Apply the job's capabilities and parameters. With ``postcopy_resume`` only the
+    parameters re-applied on post-copy resume, and no capabilities."""
+
+    postcopy_resume: bool = False
+
+
+@dataclass(frozen=True)
+class RestoreParams(Action):
+    """Turn every capability off and put the saved original parameters back."""
+
+
+@dataclass(frozen=True)
+class RelocateGraphics(Action):
+    """Point connected display clients at the destination (SPICE)."""
+
+
+@dataclass(frozen=True)
+class PauseGuest(Action):
+    """Stop the guest's CPUs."""
+
+
+@dataclass(frozen=True)
+class ResumeGuest(Action):
+    """Start the guest's CPUs."""
+
+
+@dataclass(frozen=True)
+class StartMigration(Action):
+    """Start sending the guest; with ``resume`` reconnect a paused post-copy migration."""
+
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class CancelMigration(Action):
+    """Cancel the outgoing migration and wait until QEMU says it is cancelled."""
+
+
+@dataclass(frozen=True)
+class StartPostcopy(Action):
+    """Switch the running migration to post-copy."""
+
+
+@dataclass(frozen=True)
+class RecoverPostcopy(Action):
+    """Destination: listen for the paused post-copy stream to reconnect."""
+
+
+@dataclass(frozen=True)
+class KillGuest(Action):
+    """End this side's QEMU. ``migrated`` when the guest now runs on the other host."""
+
+    migrated: bool = False
+
+
+@dataclass(frozen=True)
+class PersistDefinition(Action):
+    """Destination: store the persistent definition that came in the cookie."""
+
+
+@dataclass(frozen=True)
+class UndefineDefinition(Action):
+    """Source: remove the persistent definition (``--undefinesource``)."""
+
+
+@dataclass(frozen=True)
+class EmitCookie(Action):
+    """Build this phase's outgoing cookie."""
+
+    phase: CookiePhase
