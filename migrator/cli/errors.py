@@ -5,6 +5,7 @@ from __future__ import annotations
 from cookies.errors import CookieError
 from migrator.errors import MigratorError
 from params.errors import ParamsError
+from transport.errors import TransportError
 from xmlsafe import UnsafeXMLError
 
 #: Exit code for an expected failure (bad input, refused operation, unreachable daemon).
@@ -15,6 +16,7 @@ EXIT_FAILURE = 1
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     MigratorError,
     ParamsError,
+    TransportError,
     CookieError,
     UnsafeXMLError,
     OSError,
