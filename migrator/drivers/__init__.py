@@ -1,0 +1,1 @@
+"""Hypervisor drivers: ``qemu`` (real QEMU through qemu.qmp) and ``sim`` (deterministic)."""

@@ -1,0 +1,257 @@
+"""The hypervisor driver interface that the engine drives, shared by ``qemu`` and ``sim``.
+
+A :class:`Driver` starts guests on one host and returns an :class:`Instance` per running
+guest. Instances speak in QMP's terms (capability and parameter dictionaries, QEMU's
+migration status names) so that the parameter table generates their input directly and the
+two drivers are interchangeable.
+
+Every coroutine may raise :class:`DriverError` (or a subclass); a call interrupted by the
+instance going away raises :class:`InstanceGone`, whose outcome is unknown to the caller.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from migrator.errors import MigratorError
+from migrator.status import MigrationStatus, RunState
+
+if TYPE_CHECKING:
+    from migrator.domain import Domain
+
+__all__ = [
+    "CommandFailed",
+    "Driver",
+    "DriverError",
+    "EventKind",
+    "GraphicsEndpoint",
+    "Instance",
+    "InstanceEvent",
+    "InstanceGone",
+    "MigrationProgress",
+    "MigrationStatus",
+    "RunState",
+    "StartMode",
+]
+
+
+class DriverError(MigratorError):
+    """A hypervisor operation failed.
+
+    Attributes:
+        instance: name of the guest the operation was for, if any.
+        detail: extra diagnostics, such as QEMU's last stderr lines.
+    """
+
+    code = "driver-error"
+
+    def __init__(self, message: str, *, instance: str | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.instance = instance
+        self.detail = detail
+
+
+class InstanceGone(DriverError):
+    """The hypervisor process exited or crashed; whatever was in flight has an unknown outcome."""
+
+    code = "instance-gone"
+
+
+class CommandFailed(DriverError):
+    """The hypervisor refused a command (for QEMU: a QMP error reply)."""
+
+    code = "command-failed"
+
+
+class StartMode(enum.Enum):
+    """How a guest starts."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    #: Paused, waiting for an incoming migration stream.
+    INCOMING = "incoming"
+
+
+@dataclass(frozen=True)
+class MigrationProgress:
+    """One ``query-migrate`` sample, with QEMU's field names in snake case.
+
+    Byte counts are bytes, times are milliseconds, rates as QEMU reports them
+    (``mbps`` in megabits per second, ``dirty_pages_rate`` in pages per second).
+    """
+
+    status: MigrationStatus
+    total_time: int | None = None
+    setup_time: int | None = None
+    downtime: int | None = None
+    expected_downtime: int | None = None
+    transferred: int = 0
+    remaining: int = 0
+    total: int = 0
+    duplicate: int = 0
+    normal: int = 0
+    normal_bytes: int = 0
+    dirty_pages_rate: int = 0
+    mbps: float = 0.0
+    dirty_sync_count: int = 0
+    page_size: int = 4096
+    postcopy_requests: int = 0
+    cpu_throttle_percentage: int = 0
+    xbzrle_cache_size: int = 0
+    xbzrle_bytes: int = 0
+    xbzrle_pages: int = 0
+    xbzrle_cache_miss: int = 0
+    xbzrle_overflow: int = 0
+    error_desc: str | None = None
+
+
+@dataclass(frozen=True)
+class GraphicsEndpoint:
+    """Where a guest's display listens, for relocating clients after a migration."""
+
+    type: str
+    listen: str
+    port: int | None
+    tls_port: int | None = None
+
+
+class EventKind(enum.Enum):
+    """What happened to an instance."""
+
+    MIGRATION = "migration"
+    STOPPED = "stopped"
+    RESUMED = "resumed"
+    SHUTDOWN = "shutdown"
+    #: The hypervisor process is gone (exited or crashed).
+    EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class InstanceEvent:
+    """One event from an instance. ``status`` is set for ``MIGRATION`` events; ``detail``
+    carries the exit reason or QEMU's last stderr lines for ``EXITED``."""
+
+    kind: EventKind
+    status: MigrationStatus | None = None
+    detail: str = ""
+
+
+class Instance(ABC):
+    """One running guest on this host: a QEMU process, or its simulation."""
+
+    name: str
+
+    @abstractmethod
+    def listen(self) -> AbstractAsyncContextManager[AsyncIterator[InstanceEvent]]:
+        """A scoped subscription: every event from entering the context until leaving it,
+        in order, without loss. Several subscriptions may be open at once. The iteration
+        ends after the ``EXITED`` event (at once if the process is already gone)."""
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool:
+        """False once the hypervisor process has exited."""
+
+    @abstractmethod
+    async def run_state(self) -> RunState:
+        """The guest's current run state."""
+
+    @abstractmethod
+    async def pause(self) -> None:
+        """Stop the guest's CPUs."""
+
+    @abstractmethod
+    async def resume(self) -> None:
+        """Start the guest's CPUs."""
+
+    @abstractmethod
+    async def shutdown(self) -> None:
+        """Ask the guest to power off (ACPI), without waiting for it."""
+
+    @abstractmethod
+    async def kill(self) -> None:
+        """End the hypervisor process now and reap it. Never raises for an already-gone
+        process."""
+
+    @abstractmethod
+    async def supported_capabilities(self) -> frozenset[str]:
+        """The migration capabilities this hypervisor offers (QMP names)."""
+
+    @abstractmethod
+    async def query_parameters(self) -> Mapping[str, object]:
+        """The current migration parameters, as a ``query-migrate-parameters`` reply."""
+
+    @abstractmethod
+    async def set_capabilities(self, capabilities: list[dict[str, object]]) -> None:
+        """Apply ``migrate-set-capabilities`` arguments."""
+
+    @abstractmethod
+    async def set_parameters(self, parameters: Mapping[str, object]) -> None:
+        """Apply ``migrate-set-parameters`` arguments."""
+
+    @abstractmethod
+    async def start_incoming(self, uri: str) -> str:
+        """Listen for the incoming migration on ``uri`` (``tcp:HOST:PORT``, port 0 for any)
+        and return the URI actually bound."""
+
+    @abstractmethod
+    async def migrate(self, uri: str, *, resume: bool = False) -> None:
+        """Start sending this guest to ``uri``; returns once the migration has started.
+        With ``resume``, reconnect a paused post-copy migration."""
+
+    @abstractmethod
+    async def cancel_migration(self) -> None:
+        """Cancel an outgoing migration (``migrate_cancel``)."""
+
+    @abstractmethod
+    async def continue_migration(self) -> None:
+        """Let a migration waiting in ``pre-switchover`` (capability
+        ``pause-before-switchover``) go on (``migrate-continue``)."""
+
+    @abstractmethod
+    async def start_postcopy(self) -> None:
+        """Switch a running migration to post-copy."""
+
+    @abstractmethod
+    async def pause_postcopy(self) -> None:
+        """Force a post-copy migration into ``postcopy-paused`` (``migrate-pause``)."""
+
+    @abstractmethod
+    async def recover_postcopy(self, uri: str) -> None:
+        """On the destination, wait for a paused post-copy migration to reconnect at ``uri``."""
+
+    @abstractmethod
+    async def query_migration(self) -> MigrationProgress:
+        """The current migration status and statistics."""
+
+    @abstractmethod
+    async def graphics(self) -> list[GraphicsEndpoint]:
+        """Where the guest's displays listen (empty without graphics)."""
+
+    @abstractmethod
+    async def relocate_graphics_clients(self, endpoint: GraphicsEndpoint) -> None:
+        """Tell connected display clients where the guest will be (SPICE only)."""
+
+
+class Driver(ABC):
+    """Starts guests on one host."""
+
+    name: str
+
+    @abstractmethod
+    async def start(self, domain: Domain, *, mode: StartMode) -> Instance:
+        """Start ``domain`` and return its instance once the hypervisor answers, with the
+        capabilities a hypervisor keeps for its whole life (``events``) already on."""
+
+    @abstractmethod
+    async def attach(self, domain: Domain) -> Instance | None:
+        """Reconnect to a guest this host already runs (after a daemon restart), or None."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the driver's own resources; running guests keep running."""
