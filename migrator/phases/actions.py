@@ -66,6 +66,11 @@ class StartMigration(Action):
 
 
 @dataclass(frozen=True)
+class ContinueMigration(Action):
+    """Let a migration waiting at ``pre-switchover`` switch over (``migrate-continue``)."""
+
+
+@dataclass(frozen=True)
 class CancelMigration(Action):
     """Cancel the outgoing migration and wait until QEMU says it is cancelled."""
 

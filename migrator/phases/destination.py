@@ -112,11 +112,15 @@ DESTINATION_TABLE: tuple[Row, ...] = (
     row("cancel", _RESUME_PHASES, D.POSTCOPY_FAILED),
     # This side's QEMU died
     row("guest_lost", _LIVE_PHASES, D.GUEST_LOST),
+    # A rollback that arrives after the incoming guest is already gone
+    row("finish", (D.CANCELLED, D.GUEST_LOST), None),
 )
 
 
 class DestinationJob(PhaseJob):
     """One incoming migration, as the destination daemon sees it."""
+
+    state: DestinationPhase
 
     side = "destination"
     states = DestinationPhase

@@ -15,6 +15,7 @@ from cookies import CookiePhase
 from migrator.phases.actions import (
     ApplyParams,
     CancelMigration,
+    ContinueMigration,
     EmitCookie,
     KillGuest,
     PauseGuest,
@@ -79,6 +80,7 @@ SOURCE_TABLE: tuple[Row, ...] = (
         then="note_status",
     ),
     row("status_changed", S.PERFORM3, S.PERFORM3_FAILED, when="broken", then="note_status"),
+    row("status_changed", S.PERFORM3, None, when="pre_switchover", then="plan_continue"),
     row("status_changed", S.PERFORM3, None, then="note_status"),
     row("switch_to_postcopy", S.PERFORM3, None, when="switch_allowed", then="plan_switch"),
     row("cancel", S.PERFORM3, None, when="cancel_allowed", then="plan_cancel"),
@@ -115,11 +117,14 @@ SOURCE_TABLE: tuple[Row, ...] = (
     row("confirm_resume", S.PERFORM_RESUME, S.CONFIRM_RESUME, then="plan_migrated"),
     # This side's QEMU died
     row("guest_lost", (*_LIVE_PHASES, *_RESUME_PHASES), S.GUEST_LOST),
+    row("confirm", S.GUEST_LOST, None),
 )
 
 
 class SourceJob(PhaseJob):
     """One outgoing migration, as the source daemon sees it."""
+
+    state: SourcePhase
 
     side = "source"
     states = SourcePhase
@@ -211,6 +216,13 @@ class SourceJob(PhaseJob):
         super().note_status(data)
         if self.last_status.in_postcopy:
             self.postcopy_started = True
+
+    def pre_switchover(self, data: EventData) -> bool:
+        return self.status_in(data) is MigrationStatus.PRE_SWITCHOVER
+
+    def plan_continue(self, data: EventData) -> None:
+        self.note_status(data)
+        self.plan(ContinueMigration())
 
     def plan_switch(self, _: EventData) -> None:
         self.switch_requested = True

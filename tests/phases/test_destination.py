@@ -140,3 +140,10 @@ def test_prepare_twice_is_illegal() -> None:
     job = prepared()
     with pytest.raises(IllegalEvent, match="prepare"):
         job.handle(Prepare())
+
+
+def test_cancelled_finish_after_the_incoming_guest_exited_is_accepted() -> None:
+    job = prepared()
+    job.handle(GuestLost(detail="incoming migration failed"))
+    assert job.handle(Finish(cancelled=True)) == []
+    assert job.state is DestinationPhase.GUEST_LOST

@@ -221,3 +221,15 @@ def test_internal_error_is_sticky(monkeypatch: pytest.MonkeyPatch) -> None:
     assert job.state is SourcePhase.FAILED
     with pytest.raises(JobFailed):
         job.handle(Cancel())
+
+
+def test_pre_switchover_lets_the_migration_continue() -> None:
+    job = performing()
+    assert names(job.handle(StatusChanged(MS.PRE_SWITCHOVER))) == ["ContinueMigration"]
+    assert job.state is SourcePhase.PERFORM3
+
+
+def test_confirm_after_the_guest_was_lost_is_accepted() -> None:
+    job = performing()
+    job.handle(GuestLost())
+    assert job.handle(Confirm(cancelled=True)) == []
