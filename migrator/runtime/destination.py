@@ -1,0 +1,267 @@
+"""The destination host's side of migrations: Prepare, Finish and their resume variants."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass
+from functools import partial
+
+import params
+from cookies import CookiePhase
+from migrator.domain import Domain, parse_domain
+from migrator.drivers.base import Instance, StartMode
+from migrator.phases import DestinationJob, DestinationPhase
+from migrator.phases.actions import (
+    Action,
+    ApplyParams,
+    EmitCookie,
+    KillGuest,
+    PersistDefinition,
+    RecoverPostcopy,
+    RestoreParams,
+    ResumeGuest,
+    SaveOriginalParams,
+    StartIncoming,
+)
+from migrator.phases.events import Finish, FinishResume, PeerLost, Prepare, PrepareResume
+from migrator.runtime import cookiejar
+from migrator.runtime.host import Guest, Host, HostError
+from migrator.runtime.jobs import JobRunner
+from migrator.runtime.params_apply import apply_params, restore_params, save_originals
+from migrator.runtime.records import JobRecord, JobSide
+from migrator.runtime.source import MigrationFailed
+from migrator.runtime.stats import job_statistics
+from params import MigrationFlag, ParamSet, Side
+
+#: Finish is over once the job leaves these phases.
+_AWAITING_ARRIVAL = frozenset({DestinationPhase.PREPARE, DestinationPhase.FINISH3})
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What Prepare hands back to the source: its cookie and where to send the stream."""
+
+    cookie: bytes
+    uri: str
+
+
+@dataclass
+class _Incoming:
+    runner: JobRunner
+    domain: Domain
+    params: ParamSet
+    persistent: str | None = None
+    instance: Instance | None = None
+    originals: ParamSet | None = None
+    uri: str = ""
+    remote_caps: frozenset[str] = frozenset()
+    cookie_out: bytes = b""
+
+
+class DestinationSide:
+    """Incoming migrations to one host, one job per guest."""
+
+    def __init__(self, host: Host, *, listen_uri: str | None = None) -> None:
+        self.host = host
+        self.listen_uri = listen_uri or f"tcp:{host.incoming_address}:0"
+        self._jobs: dict[str, _Incoming] = {}
+
+    def job(self, name: str) -> DestinationJob:
+        """The machine of ``name``'s incoming job.
+
+        Raises:
+            HostError: no incoming migration of that guest runs here.
+        """
+        job = self._incoming(name).runner.job
+        assert isinstance(job, DestinationJob)
+        return job
+
+    async def prepare(
+        self, *, cookie: bytes, xml: str, flags: MigrationFlag, typed: dict[str, object]
+    ) -> PrepareResult:
+        """Get ready to receive the guest described by ``xml``.
+
+        Raises:
+            CookieError: the Begin cookie is invalid, tampered with, or from this host.
+            DomainError: the definition is invalid.
+            HostError: the guest already runs here or is busy.
+            MigrationFailed: the incoming QEMU could not be started.
+        """
+        domain = parse_domain(xml)
+        received = cookiejar.read(self.host, cookie, domain=domain, consumer=CookiePhase.PREPARE)
+        if domain.name in self._jobs or domain.name in self.host.guests:
+            raise HostError(
+                f"domain '{domain.name}' already runs on {self.host.name}",
+                domain=domain.name,
+                code="busy",
+            )
+        pset = params.from_typed(typed, flags=flags, side=Side.DESTINATION)
+        job = DestinationJob(flags=flags)
+        record = JobRecord(
+            job_id=str(uuidlib.uuid4()),
+            side=JobSide.DESTINATION,
+            domain=domain.name,
+            phase=job.phase,
+            flags=int(flags),
+            params=params.to_wire(pset),
+        )
+        runner = JobRunner(
+            host=self.host, job=job, record=record, execute=partial(self._carry_out, domain.name)
+        )
+        incoming = _Incoming(
+            runner=runner,
+            domain=domain,
+            params=pset,
+            remote_caps=cookiejar.capability_names(received),
+        )
+        self._jobs[domain.name] = incoming
+        await runner.feed(Prepare())
+        if job.done:
+            await self._end(domain.name)
+            raise MigrationFailed(
+                runner.failure or "could not start the incoming guest", domain=domain.name
+            )
+        return PrepareResult(cookie=incoming.cookie_out, uri=incoming.uri)
+
+    async def finish(self, name: str, *, cookie: bytes | None, cancelled: bool) -> bytes:
+        """Complete (or, when ``cancelled``, abandon) the incoming guest.
+
+        Returns the Finish cookie once the guest runs here (or is paused, as asked).
+
+        Raises:
+            MigrationFailed: the guest did not arrive; it was killed here.
+        """
+        incoming = self._incoming(name)
+        if cookie:
+            received = cookiejar.read(
+                self.host, cookie, domain=incoming.domain, consumer=CookiePhase.FINISH
+            )
+            incoming.persistent = received.persistent
+        runner = incoming.runner
+        job = self.job(name)
+        await runner.feed(Finish(cancelled=cancelled))
+        await runner.wait_until(lambda: job.state not in _AWAITING_ARRIVAL)
+        state = job.state
+        result = incoming.cookie_out
+        await self._end_if_done(name)
+        if state not in (DestinationPhase.COMPLETED, DestinationPhase.FINISH3_POSTCOPY):
+            raise MigrationFailed(
+                runner.failure or f"the guest did not arrive (phase {state.value})", domain=name
+            )
+        return result
+
+    async def abandon(self, name: str) -> None:
+        """The source or the controlling client went away (auto-destroy)."""
+        incoming = self._jobs.get(name)
+        if incoming is None or incoming.runner.job.done:
+            return
+        await incoming.runner.feed(PeerLost())
+        await self._end_if_done(name)
+
+    async def prepare_resume(self, name: str) -> str:
+        incoming = self._incoming(name)
+        await incoming.runner.feed(PrepareResume())
+        return incoming.uri
+
+    async def finish_resume(self, name: str) -> None:
+        incoming = self._incoming(name)
+        runner = incoming.runner
+        await runner.feed(FinishResume())
+        await runner.wait_until(lambda: runner.job.state is not DestinationPhase.FINISH_RESUME)
+        if runner.job.state is not DestinationPhase.COMPLETED:
+            raise MigrationFailed("post-copy resume did not complete", domain=name)
+        await self._end(name)
+
+    # -- carrying out actions ------------------------------------------------------------
+
+    async def _carry_out(self, name: str, action: Action) -> None:
+        incoming = self._jobs[name]
+        match action:
+            case StartIncoming():
+                instance = await self.host.driver.start(incoming.domain, mode=StartMode.INCOMING)
+                incoming.instance = instance
+                await incoming.runner.watch(instance)
+                incoming.uri = await instance.start_incoming(self.listen_uri)
+            case EmitCookie(phase=phase):
+                incoming.cookie_out = await self._emit(incoming, phase)
+            case PersistDefinition():
+                xml = incoming.persistent
+                self.host.define(parse_domain(xml) if xml else incoming.domain)
+            case _:
+                await self._on_instance(incoming, self._instance(incoming), action)
+
+    async def _on_instance(self, incoming: _Incoming, instance: Instance, action: Action) -> None:
+        match action:
+            case SaveOriginalParams():
+                incoming.originals = await save_originals(instance)
+                incoming.runner.update_record(originals=params.to_wire(incoming.originals))
+            case ApplyParams():
+                await apply_params(
+                    instance,
+                    incoming.params,
+                    side=Side.DESTINATION,
+                    remote_caps=incoming.remote_caps,
+                )
+            case RestoreParams():
+                if incoming.originals is not None and instance.alive:
+                    await restore_params(instance, incoming.originals)
+            case ResumeGuest():
+                await instance.resume()
+                self.host.guests[incoming.domain.name] = Guest(incoming.domain, instance)
+            case RecoverPostcopy():
+                await instance.recover_postcopy(incoming.uri)
+            case KillGuest():
+                await instance.kill()
+                self.host.guests.pop(incoming.domain.name, None)
+            case _:
+                raise TypeError(f"destination cannot carry out {action.name}")
+
+    async def _emit(self, incoming: _Incoming, phase: CookiePhase) -> bytes:
+        instance = incoming.instance
+        if phase is CookiePhase.FINISH and instance is not None:
+            progress = await instance.query_migration()
+            return cookiejar.write(
+                self.host, domain=incoming.domain, statistics=job_statistics(progress)
+            )
+        if instance is None:
+            return cookiejar.write(self.host, domain=incoming.domain)
+        return cookiejar.write(
+            self.host,
+            domain=incoming.domain,
+            capabilities=await instance.supported_capabilities(),
+            side=Side.DESTINATION,
+            graphics=await instance.graphics(),
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _incoming(self, name: str) -> _Incoming:
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise HostError(
+                f"domain '{name}' has no incoming migration on {self.host.name}",
+                domain=name,
+                code="no-job",
+            ) from None
+
+    def _instance(self, incoming: _Incoming) -> Instance:
+        if incoming.instance is None:
+            raise HostError(
+                f"domain '{incoming.domain.name}' has no incoming QEMU", domain=incoming.domain.name
+            )
+        return incoming.instance
+
+    async def _end_if_done(self, name: str) -> None:
+        if self._jobs[name].runner.job.done:
+            await self._end(name)
+
+    async def _end(self, name: str) -> None:
+        incoming = self._jobs.pop(name)
+        if (
+            incoming.instance is not None
+            and incoming.runner.job.state is DestinationPhase.COMPLETED
+        ):
+            self.host.guests[name] = Guest(incoming.domain, incoming.instance)
+        await incoming.runner.close()
+        self.host.status.delete(name)

@@ -1,0 +1,108 @@
+"""One host as the runtime sees it: identity, keys, a driver, definitions, running guests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from migrator.domain import Domain
+from migrator.drivers.base import Driver, Instance
+from migrator.errors import MigratorError
+from migrator.runtime.records import JobRecord
+
+
+class HostError(MigratorError):
+    """A request about a guest that this host cannot honour (unknown, not running, busy)."""
+
+    code = "host-error"
+
+    def __init__(self, message: str, *, domain: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.domain = domain
+
+
+class StatusStore(Protocol):
+    """Where a host keeps each guest's job record, written before every side effect."""
+
+    def save(self, name: str, record: JobRecord) -> None: ...
+
+    def load(self, name: str) -> JobRecord | None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+@dataclass
+class MemoryStatusStore:
+    """A status store that lives as long as the process (in-process hosts, tests)."""
+
+    records: dict[str, JobRecord] = field(default_factory=dict)
+
+    def save(self, name: str, record: JobRecord) -> None:
+        self.records[name] = record
+
+    def load(self, name: str) -> JobRecord | None:
+        return self.records.get(name)
+
+    def delete(self, name: str) -> None:
+        self.records.pop(name, None)
+
+
+@dataclass
+class Guest:
+    """A guest running on this host: its live definition and its hypervisor instance."""
+
+    domain: Domain
+    instance: Instance
+
+
+@dataclass
+class Host:
+    """One host's identity and state.
+
+    ``trusted_keys`` maps a peer's host UUID to the key its cookies are signed with.
+    """
+
+    name: str
+    uuid: str
+    driver: Driver
+    signing_key: Ed25519PrivateKey
+    trusted_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    definitions: dict[str, Domain] = field(default_factory=dict)
+    guests: dict[str, Guest] = field(default_factory=dict)
+    status: StatusStore = field(default_factory=MemoryStatusStore)
+    incoming_address: str = "127.0.0.1"
+    #: Called after a persistent definition changes (the daemon writes it to disk).
+    on_definitions_changed: Callable[[Mapping[str, Domain]], None] | None = None
+
+    def trust(self, other: Host) -> None:
+        """Accept cookies signed by ``other`` (and it ours)."""
+        self.trusted_keys[other.uuid] = other.signing_key.public_key()
+        other.trusted_keys[self.uuid] = self.signing_key.public_key()
+
+    def guest(self, name: str) -> Guest:
+        """The running guest called ``name``.
+
+        Raises:
+            HostError: no such guest runs here.
+        """
+        try:
+            return self.guests[name]
+        except KeyError:
+            raise HostError(
+                f"domain '{name}' is not running on {self.name}", domain=name, code="no-domain"
+            ) from None
+
+    def define(self, domain: Domain) -> None:
+        self.definitions[domain.name] = domain
+        self._definitions_changed()
+
+    def undefine(self, name: str) -> None:
+        if self.definitions.pop(name, None) is not None:
+            self._definitions_changed()
+
+    def _definitions_changed(self) -> None:
+        if self.on_definitions_changed is not None:
+            self.on_definitions_changed(self.definitions)

@@ -1,0 +1,157 @@
+"""Running one side's phase machine: feed it events, carry out its actions, persist first.
+
+A :class:`JobRunner` owns one job's machine. Every entry point takes the job's lock, so
+that a phase request and a QEMU status change never interleave inside the machine. The
+record is written to the host's status store before each side effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from migrator.drivers.base import DriverError, EventKind, Instance, InstanceEvent
+from migrator.phases.actions import Action
+from migrator.phases.events import ActionFailed, Event, GuestLost, StatusChanged
+from migrator.phases.machine import PhaseJob
+from migrator.runtime.host import Host
+from migrator.runtime.journal import RollbackJournal
+from migrator.runtime.records import JobRecord
+
+log = logging.getLogger("migrator.job")
+
+#: Carries out one action; returns nothing, raises on failure.
+Executor = Callable[[Action], Awaitable[None]]
+
+
+class JobRunner:
+    """Feeds one job's events to its machine and carries out the resulting actions."""
+
+    def __init__(
+        self,
+        *,
+        host: Host,
+        job: PhaseJob,
+        record: JobRecord,
+        execute: Executor,
+    ) -> None:
+        self.host = host
+        self.job = job
+        self.record = record
+        self.journal = RollbackJournal()
+        self._execute = execute
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Condition(self._lock)
+        self._watcher: asyncio.Task[None] | None = None
+        self._started = time.monotonic()
+        #: Why the last action failed, for the error the caller sees.
+        self.failure: str | None = None
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def feed(self, event: Event) -> None:
+        """Apply ``event`` and carry out its actions.
+
+        Raises:
+            PhaseError: the machine refused the event (nothing changed).
+        """
+        async with self._lock:
+            await self._feed_locked(event)
+
+    async def _feed_locked(self, event: Event) -> None:
+        before = self.job.phase
+        actions = self.job.handle(event)
+        self._persist()
+        if before != self.job.phase:
+            log.info(
+                "phase %s -> %s",
+                before,
+                self.job.phase,
+                extra={
+                    "domain": self.record.domain,
+                    "job_id": self.record.job_id,
+                    "side": self.job.side,
+                    "elapsed_ms": round((time.monotonic() - self._started) * 1000, 1),
+                },
+            )
+        for action in actions:
+            self.journal.record(action)
+            self._persist()
+            try:
+                await self._execute(action)
+            except DriverError as exc:
+                await self._action_failed(action, exc)
+                break
+        self._changed.notify_all()
+
+    async def _action_failed(self, action: Action, exc: DriverError) -> None:
+        failure = ActionFailed(action=action.name, detail=str(exc))
+        self.failure = f"{action.name} failed: {exc}"
+        if not self.job.done:
+            with contextlib.suppress(Exception):
+                await self._feed_locked(failure)
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate`` holds (checked after every applied event)."""
+        async with self._changed:
+            await self._changed.wait_for(predicate)
+
+    # -- watching the instance ----------------------------------------------------------
+
+    async def watch(self, instance: Instance) -> None:
+        """Start forwarding the instance's migration statuses and exit to the machine.
+
+        Returns once the subscription is in place, so no event is missed.
+        """
+        ready = asyncio.Event()
+        self._watcher = asyncio.create_task(self._forward(instance, ready))
+        await ready.wait()
+
+    async def _forward(self, instance: Instance, ready: asyncio.Event) -> None:
+        async with instance.listen() as events:
+            ready.set()
+            async for event in events:
+                translated = _translate(event)
+                if translated is None:
+                    continue
+                with contextlib.suppress(Exception):
+                    await self.feed(translated)
+                if self.job.done or event.kind is EventKind.EXITED:
+                    return
+
+    async def close(self) -> None:
+        """Stop watching and detach the machine."""
+        if self._watcher is not None and self._watcher is not asyncio.current_task():
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        self.job.release()
+
+    # -- persistence --------------------------------------------------------------------
+
+    def update_record(self, **changes: object) -> None:
+        """Change fields of the job record and write it out."""
+        self.record = replace(self.record, **changes)  # type: ignore[arg-type]
+        self._persist()
+
+    def _persist(self) -> None:
+        self.record = replace(
+            self.record,
+            phase=self.job.phase,
+            journal=tuple(self.journal.names()),
+            last_status=self.job.last_status,
+            postcopy_started=bool(getattr(self.job, "postcopy_started", False)),
+        )
+        self.host.status.save(self.record.domain, self.record)
+
+
+def _translate(event: InstanceEvent) -> Event | None:
+    if event.kind is EventKind.MIGRATION and event.status is not None:
+        return StatusChanged(event.status)
+    if event.kind is EventKind.EXITED:
+        return GuestLost(detail=event.detail)
+    return None

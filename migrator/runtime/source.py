@@ -1,0 +1,310 @@
+"""The source host's side of migrations: Begin, Perform, Confirm and their resume variants."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass
+from functools import partial
+
+import params
+from cookies import CookiePhase
+from migrator.domain import Domain, FormatFlag, format_domain
+from migrator.drivers.base import GraphicsEndpoint, Instance
+from migrator.phases import SourceJob, SourcePhase
+from migrator.phases.actions import (
+    Action,
+    ApplyParams,
+    CancelMigration,
+    ContinueMigration,
+    EmitCookie,
+    KillGuest,
+    PauseGuest,
+    RelocateGraphics,
+    RestoreParams,
+    ResumeGuest,
+    SaveOriginalParams,
+    StartMigration,
+    StartPostcopy,
+    UndefineDefinition,
+)
+from migrator.phases.events import (
+    Begin,
+    BeginResume,
+    Cancel,
+    Confirm,
+    ConfirmResume,
+    Perform,
+    PerformResume,
+    SwitchToPostcopy,
+)
+from migrator.runtime import cookiejar
+from migrator.runtime.host import Host, HostError
+from migrator.runtime.jobs import JobRunner
+from migrator.runtime.params_apply import apply_params, restore_params, save_originals
+from migrator.runtime.records import JobRecord, JobSide
+from migrator.runtime.stats import job_statistics
+from migrator.status import MigrationStatus
+from params import MigrationFlag, ParamSet, Side
+
+#: How a definition travels between hosts (libvirt: INACTIVE | SECURE | MIGRATABLE).
+TRANSFER_FORMAT = FormatFlag.INACTIVE | FormatFlag.SECURE | FormatFlag.MIGRATABLE
+
+
+class MigrationFailed(HostError):
+    """The migration did not complete; the guest is where the job's phase says."""
+
+    code = "migration-failed"
+
+
+@dataclass(frozen=True)
+class BeginResult:
+    """What Begin hands to Prepare: the cookie and the migratable definition."""
+
+    cookie: bytes
+    xml: str
+
+
+@dataclass
+class _Outgoing:
+    runner: JobRunner
+    domain: Domain
+    instance: Instance | None
+    params: ParamSet
+    originals: ParamSet | None = None
+    uri: str = ""
+    peer_graphics: GraphicsEndpoint | None = None
+    cookie_out: bytes = b""
+    remote_caps: frozenset[str] = frozenset()
+
+
+class SourceSide:
+    """Outgoing migrations from one host, one job per guest."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._jobs: dict[str, _Outgoing] = {}
+
+    def job(self, name: str) -> SourceJob:
+        """The machine of ``name``'s outgoing job.
+
+        Raises:
+            HostError: no outgoing migration of that guest runs here.
+        """
+        job = self._outgoing(name).runner.job
+        assert isinstance(job, SourceJob)
+        return job
+
+    # -- Begin ---------------------------------------------------------------------------
+
+    async def begin(
+        self, name: str, *, flags: MigrationFlag, typed: dict[str, object]
+    ) -> BeginResult:
+        """Start an outgoing job and return the Begin cookie and migratable XML.
+
+        Raises:
+            HostError: the guest is unknown, not running, or busy with another job.
+            ParamsError: the typed parameters are invalid for these flags.
+        """
+        if name in self._jobs:
+            raise HostError(
+                f"domain '{name}' is busy with an outgoing migration", domain=name, code="busy"
+            )
+        instance: Instance | None = None
+        if MigrationFlag.OFFLINE in flags:
+            domain = self._definition(name)
+            running = False
+        else:
+            guest = self.host.guest(name)
+            domain, instance = guest.domain, guest.instance
+            running = (await instance.run_state()).cpus_running
+        pset = params.from_typed(typed, flags=flags, side=Side.SOURCE)
+        job = SourceJob(flags=flags)
+        record = JobRecord(
+            job_id=str(uuidlib.uuid4()),
+            side=JobSide.SOURCE,
+            domain=name,
+            phase=job.phase,
+            flags=int(flags),
+            params=params.to_wire(pset),
+            was_running=running,
+        )
+        runner = JobRunner(
+            host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
+        )
+        outgoing = _Outgoing(runner=runner, domain=domain, instance=instance, params=pset)
+        self._jobs[name] = outgoing
+        await outgoing.runner.feed(Begin(running=running))
+        xml = format_domain(domain, flags=TRANSFER_FORMAT)
+        return BeginResult(cookie=outgoing.cookie_out, xml=xml)
+
+    # -- Perform -------------------------------------------------------------------------
+
+    async def perform(self, name: str, *, cookie: bytes, uri: str) -> bytes:
+        """Send the guest to ``uri``; returns the Perform cookie once QEMU completed (or the
+        migration switched to post-copy).
+
+        Raises:
+            MigrationFailed: the migration failed or was cancelled; Confirm rolls back.
+            CookieError: the Prepare cookie is invalid.
+        """
+        outgoing = self._outgoing(name)
+        received = cookiejar.read(
+            self.host, cookie, domain=outgoing.domain, consumer=CookiePhase.PERFORM
+        )
+        outgoing.peer_graphics = cookiejar.graphics_endpoint(received)
+        outgoing.remote_caps = cookiejar.capability_names(received)
+        outgoing.uri = uri
+        runner = outgoing.runner
+        await runner.watch(self._instance(outgoing))
+        await runner.feed(Perform(graphics=outgoing.peer_graphics is not None))
+        await runner.wait_until(lambda: runner.job.state is not SourcePhase.PERFORM3)
+        if runner.job.state is not SourcePhase.PERFORM3_DONE:
+            raise MigrationFailed(self._why(outgoing, "migration did not complete"), domain=name)
+        return outgoing.cookie_out
+
+    async def switch_to_postcopy(self, name: str) -> None:
+        """Switch the running migration of ``name`` to post-copy."""
+        await self._outgoing(name).runner.feed(SwitchToPostcopy())
+
+    async def cancel(self, name: str) -> None:
+        """Abort the outgoing job of ``name`` (``domjobabort``)."""
+        await self._outgoing(name).runner.feed(Cancel())
+
+    # -- Confirm -------------------------------------------------------------------------
+
+    async def confirm(self, name: str, *, cookie: bytes | None, cancelled: bool) -> None:
+        """End the job: on success kill the source, else roll back (resume the guest)."""
+        outgoing = self._outgoing(name)
+        if cookie:
+            cookiejar.read(self.host, cookie, domain=outgoing.domain, consumer=CookiePhase.CONFIRM)
+        await outgoing.runner.feed(Confirm(cancelled=cancelled))
+        await self._end_if_done(name)
+
+    # -- post-copy resume ------------------------------------------------------------------
+
+    async def begin_resume(self, name: str) -> bytes:
+        outgoing = self._outgoing(name)
+        status = (await self._instance(outgoing).query_migration()).status
+        await outgoing.runner.feed(BeginResume(status=status))
+        return outgoing.cookie_out
+
+    async def perform_resume(self, name: str, *, uri: str) -> None:
+        outgoing = self._outgoing(name)
+        outgoing.uri = uri
+        await outgoing.runner.feed(PerformResume())
+
+    async def confirm_resume(self, name: str) -> None:
+        outgoing = self._outgoing(name)
+        await outgoing.runner.feed(ConfirmResume())
+        await self._end_if_done(name)
+
+    # -- carrying out actions ------------------------------------------------------------
+
+    async def _carry_out(self, name: str, action: Action) -> None:
+        outgoing = self._jobs[name]
+        if isinstance(action, EmitCookie):
+            outgoing.cookie_out = await self._emit(outgoing, action.phase)
+        elif isinstance(action, UndefineDefinition):
+            self.host.undefine(name)
+        else:
+            await self._on_instance(outgoing, self._instance(outgoing), action)
+
+    async def _on_instance(self, outgoing: _Outgoing, instance: Instance, action: Action) -> None:
+        match action:
+            case SaveOriginalParams():
+                outgoing.originals = await save_originals(instance)
+                outgoing.runner.update_record(originals=params.to_wire(outgoing.originals))
+            case ApplyParams(postcopy_resume=resume):
+                await apply_params(
+                    instance,
+                    outgoing.params,
+                    side=Side.SOURCE,
+                    remote_caps=outgoing.remote_caps,
+                    postcopy_resume=resume,
+                )
+            case RestoreParams():
+                if outgoing.originals is not None and instance.alive:
+                    await restore_params(instance, outgoing.originals)
+            case RelocateGraphics():
+                if outgoing.peer_graphics is not None:
+                    await instance.relocate_graphics_clients(outgoing.peer_graphics)
+            case PauseGuest():
+                await instance.pause()
+            case ResumeGuest():
+                await instance.resume()
+            case StartMigration(resume=resume):
+                await instance.migrate(outgoing.uri, resume=resume)
+            case ContinueMigration():
+                await instance.continue_migration()
+            case CancelMigration():
+                await instance.cancel_migration()
+            case StartPostcopy():
+                await instance.start_postcopy()
+            case KillGuest():
+                await instance.kill()
+                self.host.guests.pop(outgoing.domain.name, None)
+            case _:
+                raise TypeError(f"source cannot carry out {action.name}")
+
+    async def _emit(self, outgoing: _Outgoing, phase: CookiePhase) -> bytes:
+        domain = outgoing.domain
+        flags = outgoing.runner.job.flags
+        if phase is CookiePhase.PERFORM:
+            progress = await self._instance(outgoing).query_migration()
+            persistent = None
+            if MigrationFlag.PERSIST_DEST in flags:
+                definition = self.host.definitions.get(domain.name, domain)
+                persistent = format_domain(definition, flags=TRANSFER_FORMAT)
+            return cookiejar.write(
+                self.host,
+                domain=domain,
+                statistics=job_statistics(progress),
+                persistent=persistent,
+            )
+        caps = (
+            frozenset()
+            if outgoing.instance is None
+            else await outgoing.instance.supported_capabilities()
+        )
+        return cookiejar.write(self.host, domain=domain, capabilities=caps, side=Side.SOURCE)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _outgoing(self, name: str) -> _Outgoing:
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise HostError(
+                f"domain '{name}' has no outgoing migration on {self.host.name}",
+                domain=name,
+                code="no-job",
+            ) from None
+
+    def _instance(self, outgoing: _Outgoing) -> Instance:
+        if outgoing.instance is None:
+            raise HostError(
+                f"domain '{outgoing.domain.name}' is not running", domain=outgoing.domain.name
+            )
+        return outgoing.instance
+
+    def _definition(self, name: str) -> Domain:
+        try:
+            return self.host.definitions[name]
+        except KeyError:
+            raise HostError(f"domain '{name}' is not defined", domain=name) from None
+
+    async def _end_if_done(self, name: str) -> None:
+        outgoing = self._jobs[name]
+        if outgoing.runner.job.done:
+            await outgoing.runner.close()
+            self.host.status.delete(name)
+            del self._jobs[name]
+
+    @staticmethod
+    def _why(outgoing: _Outgoing, default: str) -> str:
+        job = outgoing.runner.job
+        if outgoing.runner.failure:
+            return outgoing.runner.failure
+        if job.last_status is MigrationStatus.CANCELLED:
+            return "migration was cancelled"
+        return f"{default} (phase {job.phase}, QEMU status {job.last_status.value})"
