@@ -63,9 +63,25 @@ class InstanceGone(DriverError):
 
 
 class CommandFailed(DriverError):
-    """The hypervisor refused a command (for QEMU: a QMP error reply)."""
+    """The hypervisor refused a command (for QEMU: a QMP error reply).
+
+    Attributes:
+        error_class: the hypervisor's class of the error, if it reports one (QMP's
+            ``class``, such as ``GenericError`` or ``DeviceNotActive``).
+    """
 
     code = "command-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        instance: str | None = None,
+        detail: str = "",
+        error_class: str | None = None,
+    ) -> None:
+        super().__init__(message, instance=instance, detail=detail)
+        self.error_class = error_class
 
 
 class StartMode(enum.Enum):
@@ -222,8 +238,9 @@ class Instance(ABC):
         """Force a post-copy migration into ``postcopy-paused`` (``migrate-pause``)."""
 
     @abstractmethod
-    async def recover_postcopy(self, uri: str) -> None:
-        """On the destination, wait for a paused post-copy migration to reconnect at ``uri``."""
+    async def recover_postcopy(self, uri: str) -> str:
+        """On the destination, wait for a paused post-copy migration to reconnect at ``uri``
+        (``tcp:HOST:PORT``, port 0 for any); return the URI actually bound."""
 
     @abstractmethod
     async def query_migration(self) -> MigrationProgress:

@@ -95,7 +95,12 @@ DESTINATION_TABLE: tuple[Row, ...] = (
     row("status_changed", D.POSTCOPY_FAILED, D.COMPLETED, when="completed", then="plan_complete"),
     row("status_changed", D.POSTCOPY_FAILED, None),
     row("peer_lost", D.POSTCOPY_FAILED, None),
-    row("prepare_resume", D.POSTCOPY_FAILED, D.PREPARE_RESUME, then="plan_recover"),
+    row(
+        "prepare_resume",
+        (D.POSTCOPY_FAILED, D.PREPARE_RESUME),
+        D.PREPARE_RESUME,
+        then="plan_recover",
+    ),
     row(
         "finish_resume",
         D.PREPARE_RESUME,
@@ -110,6 +115,8 @@ DESTINATION_TABLE: tuple[Row, ...] = (
     row("peer_lost", _RESUME_PHASES, D.POSTCOPY_FAILED),
     row("action_failed", _RESUME_PHASES, D.POSTCOPY_FAILED),
     row("cancel", _RESUME_PHASES, D.POSTCOPY_FAILED),
+    # The guest could not be started or stored here after it arrived: the source takes over
+    row("action_failed", D.COMPLETED, D.CANCELLED, unless="postcopy_seen", then="plan_kill"),
     # This side's QEMU died
     row("guest_lost", _LIVE_PHASES, D.GUEST_LOST),
     # A rollback that arrives after the incoming guest is already gone
@@ -138,6 +145,8 @@ class DestinationJob(PhaseJob):
     ) -> None:
         self.flags = flags
         self.last_status = last_status
+        #: The guest ran here in post-copy: from then on it must never be killed here.
+        self.postcopy_ran = last_status.in_postcopy
         super().__init__(phase=phase)
 
     # -- conditions ----------------------------------------------------------------------
@@ -155,6 +164,14 @@ class DestinationJob(PhaseJob):
     def in_postcopy(self, data: EventData) -> bool:
         status = self.status_in(data)
         return self.last_status.in_postcopy or (status is not None and status.in_postcopy)
+
+    def postcopy_seen(self, _: EventData) -> bool:
+        return self.postcopy_ran
+
+    def note_status(self, data: EventData) -> None:
+        super().note_status(data)
+        if self.last_status.in_postcopy:
+            self.postcopy_ran = True
 
     def postcopy_active(self, data: EventData) -> bool:
         return self.status_in(data) is MigrationStatus.POSTCOPY_ACTIVE

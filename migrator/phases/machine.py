@@ -9,8 +9,8 @@ Rules of this package (as h11 states for its core):
    unexpected exception inside a callback puts the side in its FAILED state, which is
    sticky: every later event raises :class:`JobFailed`.
 
-Each side has one ``transitions.Machine`` shared by all its jobs (jobs are added as models),
-so that starting a job costs almost nothing. Every callback name in a table is resolved
+Each side has one ``transitions.Machine`` shared by all its jobs, so that starting a job
+costs almost nothing. Every callback name in a table is resolved
 against the model class when the machine is built, so a typo fails at import time.
 """
 
@@ -102,7 +102,10 @@ class PhaseJob:
     def __init__(self, *, phase: enum.Enum | None = None) -> None:
         self._actions: list[Action] = []
         self._event: Event | None = None
-        self._machine.add_model(self, initial=phase or self.initial)
+        # The shared machine drives this job without registering it as a model: it reads
+        # and writes ``state`` and resolves callbacks on the job, and nothing is left behind
+        # in the machine when the job is dropped.
+        self.state = phase or self.initial
 
     @classmethod
     def build_machine(cls) -> None:
@@ -169,10 +172,6 @@ class PhaseJob:
     def done(self) -> bool:
         """True once the job has reached an end: no more events are expected."""
         return self.state in self.finished or self.state is self.failed
-
-    def release(self) -> None:
-        """Detach from the shared machine (call once the job is over)."""
-        self._machine.remove_model(self)
 
     # -- conditions both sides use ---------------------------------------------------------
 

@@ -248,7 +248,10 @@ class SourceJob(PhaseJob):
         if MigrationFlag.UNDEFINE_SOURCE in self.flags:
             self.plan(UndefineDefinition())
 
-    def plan_resume(self, _: EventData) -> None:
+    def plan_resume(self, data: EventData) -> None:
+        event = self.event_of(data)
+        assert isinstance(event, BeginResume)
+        self.last_status = event.status
         self.plan(EmitCookie(CookiePhase.BEGIN_RESUME))
 
     def plan_perform_resume(self, _: EventData) -> None:

@@ -8,9 +8,9 @@ from functools import partial
 
 import params
 from cookies import CookiePhase
-from migrator.domain import Domain, parse_domain
+from migrator.domain import Domain, FormatFlag, format_domain, parse_domain
 from migrator.drivers.base import Instance, StartMode
-from migrator.phases import DestinationJob, DestinationPhase
+from migrator.phases import DestinationJob, DestinationPhase, Recovery, recover_destination
 from migrator.phases.actions import (
     Action,
     ApplyParams,
@@ -25,16 +25,18 @@ from migrator.phases.actions import (
 )
 from migrator.phases.events import Finish, FinishResume, PeerLost, Prepare, PrepareResume
 from migrator.runtime import cookiejar
-from migrator.runtime.host import Guest, Host, HostError
-from migrator.runtime.jobs import JobRunner
+from migrator.runtime.host import Host, HostError
+from migrator.runtime.jobs import JobRunner, observe
 from migrator.runtime.params_apply import apply_params, restore_params, save_originals
 from migrator.runtime.records import JobRecord, JobSide
 from migrator.runtime.source import MigrationFailed
 from migrator.runtime.stats import job_statistics
 from params import MigrationFlag, ParamSet, Side
 
-#: Finish is over once the job leaves these phases.
-_AWAITING_ARRIVAL = frozenset({DestinationPhase.PREPARE, DestinationPhase.FINISH3})
+#: Finish is over once the job leaves these phases (in post-copy, once every page is here).
+_ARRIVING = frozenset(
+    {DestinationPhase.PREPARE, DestinationPhase.FINISH3, DestinationPhase.FINISH3_POSTCOPY}
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class DestinationSide:
         self.host = host
         self.listen_uri = listen_uri or f"tcp:{host.incoming_address}:0"
         self._jobs: dict[str, _Incoming] = {}
+        #: The last finished incoming job of each guest (``domjobinfo --completed``).
+        self.completed: dict[str, JobRecord] = {}
 
     def job(self, name: str) -> DestinationJob:
         """The machine of ``name``'s incoming job.
@@ -104,6 +108,7 @@ class DestinationSide:
             phase=job.phase,
             flags=int(flags),
             params=params.to_wire(pset),
+            definition=format_domain(domain, flags=FormatFlag.SECURE),
         )
         runner = JobRunner(
             host=self.host, job=job, record=record, execute=partial(self._carry_out, domain.name)
@@ -140,11 +145,11 @@ class DestinationSide:
         runner = incoming.runner
         job = self.job(name)
         await runner.feed(Finish(cancelled=cancelled))
-        await runner.wait_until(lambda: job.state not in _AWAITING_ARRIVAL)
+        await runner.wait_until(lambda: job.state not in _ARRIVING)
         state = job.state
         result = incoming.cookie_out
         await self._end_if_done(name)
-        if state not in (DestinationPhase.COMPLETED, DestinationPhase.FINISH3_POSTCOPY):
+        if state is not DestinationPhase.COMPLETED:
             raise MigrationFailed(
                 runner.failure or f"the guest did not arrive (phase {state.value})", domain=name
             )
@@ -171,6 +176,53 @@ class DestinationSide:
         if runner.job.state is not DestinationPhase.COMPLETED:
             raise MigrationFailed("post-copy resume did not complete", domain=name)
         await self._end(name)
+
+    # -- after a restart -------------------------------------------------------------------
+
+    async def detach(self) -> None:
+        """Forget every job without touching a guest: what a daemon that stops leaves
+        behind (the records stay in the status store for the next start)."""
+        for incoming in self._jobs.values():
+            await incoming.runner.close()
+        self._jobs.clear()
+
+    async def adopt(self, record: JobRecord) -> Recovery:
+        """Resolve an incoming job found in the status store after a daemon restart, with
+        libvirt's recovery table; a job that must stay open (post-copy) is taken over.
+
+        Raises:
+            DomainError: the stored definition is unreadable.
+        """
+        name = record.domain
+        domain = parse_domain(record.definition)
+        instance = await self.host.driver.attach(domain)
+        status, run_state = await observe(instance)
+        flags = MigrationFlag(record.flags)
+        decision = recover_destination(
+            DestinationPhase(record.phase), flags=flags, status=status, run_state=run_state
+        )
+        phase = decision.phase if isinstance(decision.phase, DestinationPhase) else None
+        job = DestinationJob(
+            flags=flags, phase=phase or DestinationPhase(record.phase), last_status=status
+        )
+        runner = JobRunner(
+            host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
+        )
+        self._jobs[name] = _Incoming(
+            runner=runner,
+            domain=domain,
+            params=params.from_wire(record.params),
+            instance=instance,
+            originals=None if record.originals is None else params.from_wire(record.originals),
+        )
+        if instance is not None:
+            self.host.add_guest(domain, instance)
+        await runner.carry_out(decision.actions)
+        if phase is None or instance is None:
+            await self._end(name)
+        else:
+            await runner.watch(instance)
+        return decision
 
     # -- carrying out actions ------------------------------------------------------------
 
@@ -207,12 +259,12 @@ class DestinationSide:
                     await restore_params(instance, incoming.originals)
             case ResumeGuest():
                 await instance.resume()
-                self.host.guests[incoming.domain.name] = Guest(incoming.domain, instance)
+                self.host.add_guest(incoming.domain, instance)
             case RecoverPostcopy():
-                await instance.recover_postcopy(incoming.uri)
+                incoming.uri = await instance.recover_postcopy(self.listen_uri)
             case KillGuest():
                 await instance.kill()
-                self.host.guests.pop(incoming.domain.name, None)
+                self.host.remove_guest(incoming.domain.name)
             case _:
                 raise TypeError(f"destination cannot carry out {action.name}")
 
@@ -262,6 +314,7 @@ class DestinationSide:
             incoming.instance is not None
             and incoming.runner.job.state is DestinationPhase.COMPLETED
         ):
-            self.host.guests[name] = Guest(incoming.domain, incoming.instance)
+            self.host.add_guest(incoming.domain, incoming.instance)
         await incoming.runner.close()
+        self.completed[name] = incoming.runner.record
         self.host.status.delete(name)

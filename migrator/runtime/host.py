@@ -33,6 +33,8 @@ class StatusStore(Protocol):
 
     def delete(self, name: str) -> None: ...
 
+    def names(self) -> list[str]: ...
+
 
 @dataclass
 class MemoryStatusStore:
@@ -48,6 +50,9 @@ class MemoryStatusStore:
 
     def delete(self, name: str) -> None:
         self.records.pop(name, None)
+
+    def names(self) -> list[str]:
+        return sorted(self.records)
 
 
 @dataclass
@@ -71,7 +76,11 @@ class Host:
     signing_key: Ed25519PrivateKey
     trusted_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     definitions: dict[str, Domain] = field(default_factory=dict)
+    #: Guests running here, with their hypervisor instances; rebuilt after a restart.
     guests: dict[str, Guest] = field(default_factory=dict)
+    #: The live definition of every guest running here; kept across daemon restarts (the
+    #: daemon stores it) so that transient guests are found again.
+    live: dict[str, Domain] = field(default_factory=dict)
     status: StatusStore = field(default_factory=MemoryStatusStore)
     incoming_address: str = "127.0.0.1"
     #: Called after a persistent definition changes (the daemon writes it to disk).
@@ -94,6 +103,16 @@ class Host:
             raise HostError(
                 f"domain '{name}' is not running on {self.name}", domain=name, code="no-domain"
             ) from None
+
+    def add_guest(self, domain: Domain, instance: Instance) -> None:
+        """Record that ``domain`` now runs here as ``instance``."""
+        self.guests[domain.name] = Guest(domain, instance)
+        self.live[domain.name] = domain
+
+    def remove_guest(self, name: str) -> None:
+        """Record that ``name`` no longer runs here."""
+        self.guests.pop(name, None)
+        self.live.pop(name, None)
 
     def define(self, domain: Domain) -> None:
         self.definitions[domain.name] = domain

@@ -11,18 +11,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from migrator.drivers.base import DriverError, EventKind, Instance, InstanceEvent
+from migrator.errors import MigratorError
 from migrator.phases.actions import Action
+from migrator.phases.errors import PhaseError
 from migrator.phases.events import ActionFailed, Event, GuestLost, StatusChanged
 from migrator.phases.machine import PhaseJob
 from migrator.runtime.host import Host
 from migrator.runtime.journal import RollbackJournal
 from migrator.runtime.records import JobRecord
+from migrator.status import MigrationStatus, RunState
 
 log = logging.getLogger("migrator.job")
+
+#: What carrying out an action may raise when the world refuses it; anything else is a bug.
+ACTION_ERRORS = (MigratorError, OSError)
 
 #: Carries out one action; returns nothing, raises on failure.
 Executor = Callable[[Action], Awaitable[None]]
@@ -83,17 +89,32 @@ class JobRunner:
             self._persist()
             try:
                 await self._execute(action)
-            except DriverError as exc:
+            except ACTION_ERRORS as exc:
                 await self._action_failed(action, exc)
                 break
         self._changed.notify_all()
 
-    async def _action_failed(self, action: Action, exc: DriverError) -> None:
-        failure = ActionFailed(action=action.name, detail=str(exc))
+    async def carry_out(self, actions: Sequence[Action]) -> None:
+        """Carry out actions decided outside the machine (a recovery decision), in order;
+        a failure is logged and the rest still run."""
+        async with self._lock:
+            for action in actions:
+                try:
+                    await self._execute(action)
+                except ACTION_ERRORS as exc:
+                    self.failure = f"{action.name} failed: {exc}"
+                    log.warning("recovery step %s", self.failure)
+            self._persist()
+
+    async def _action_failed(self, action: Action, exc: Exception) -> None:
         self.failure = f"{action.name} failed: {exc}"
-        if not self.job.done:
-            with contextlib.suppress(Exception):
-                await self._feed_locked(failure)
+        log.warning(
+            "%s", self.failure, extra={"domain": self.record.domain, "job_id": self.record.job_id}
+        )
+        # The machine decides what a failed action means in its phase; where it has no
+        # row for it (a rollback step that failed), the phase stands.
+        with contextlib.suppress(PhaseError):
+            await self._feed_locked(ActionFailed(action=action.name, detail=str(exc)))
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate`` holds (checked after every applied event)."""
@@ -124,29 +145,54 @@ class JobRunner:
                     return
 
     async def close(self) -> None:
-        """Stop watching and detach the machine."""
+        """Stop watching the instance."""
         if self._watcher is not None and self._watcher is not asyncio.current_task():
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        self.job.release()
 
     # -- persistence --------------------------------------------------------------------
 
     def update_record(self, **changes: object) -> None:
         """Change fields of the job record and write it out."""
         self.record = replace(self.record, **changes)  # type: ignore[arg-type]
-        self._persist()
+        self._persist(force=True)
 
-    def _persist(self) -> None:
+    def _persist(self, *, force: bool = False) -> None:
+        """Write the record if anything in it changed (always with ``force``)."""
+        now = (
+            self.job.phase,
+            tuple(self.journal.names()),
+            self.job.last_status,
+            bool(getattr(self.job, "postcopy_started", False)),
+        )
+        record = self.record
+        if not force and now == (
+            record.phase,
+            record.journal,
+            record.last_status,
+            record.postcopy_started,
+        ):
+            return
+        phase, journal, last_status, postcopy_started = now
         self.record = replace(
-            self.record,
-            phase=self.job.phase,
-            journal=tuple(self.journal.names()),
-            last_status=self.job.last_status,
-            postcopy_started=bool(getattr(self.job, "postcopy_started", False)),
+            record,
+            phase=phase,
+            journal=journal,
+            last_status=last_status,
+            postcopy_started=postcopy_started,
         )
         self.host.status.save(self.record.domain, self.record)
+
+
+async def observe(instance: Instance | None) -> tuple[MigrationStatus, RunState | None]:
+    """What QEMU reports now: its migration status and run state (None: it is gone)."""
+    if instance is None:
+        return MigrationStatus.NONE, None
+    try:
+        return (await instance.query_migration()).status, await instance.run_state()
+    except DriverError:
+        return MigrationStatus.NONE, None
 
 
 def _translate(event: InstanceEvent) -> Event | None:

@@ -4,6 +4,8 @@ they are in this process or behind an RPC connection.
 
 The caller's rule from libvirt: when Finish fails, the guest is restarted on the source
 (Confirm with ``cancelled``); when Perform fails, Finish is called with ``cancelled`` first.
+Cancelling the driving task is not a failure: whoever drives is gone, and each side resolves
+its job by itself (peer loss, or recovery when its daemon starts again).
 """
 
 from __future__ import annotations
@@ -42,6 +44,22 @@ class DestinationAPI(Protocol):
     async def finish(self, name: str, *, cookie: bytes | None, cancelled: bool) -> bytes: ...
 
 
+class SourceResumeAPI(Protocol):
+    async def begin_resume(self, name: str) -> bytes: ...
+
+    async def perform_resume(self, name: str, *, uri: str) -> None: ...
+
+    async def confirm_resume(self, name: str) -> None: ...
+
+
+class DestinationResumeAPI(Protocol):
+    async def prepare_resume(self, name: str) -> str: ...
+
+    async def finish_resume(self, name: str) -> None: ...
+
+    async def abandon(self, name: str) -> None: ...
+
+
 async def run_migration(
     source: SourceAPI,
     destination: DestinationAPI,
@@ -63,7 +81,7 @@ async def run_migration(
         prepared = await destination.prepare(
             cookie=begin.cookie, xml=begin.xml, flags=dest_flags, typed=destination_typed
         )
-    except BaseException:
+    except Exception:
         await _quietly(source.confirm(name, cookie=None, cancelled=True))
         raise
     if MigrationFlag.OFFLINE in flags:
@@ -71,11 +89,32 @@ async def run_migration(
         return
     try:
         performed = await source.perform(name, cookie=prepared.cookie, uri=prepared.uri)
-    except BaseException:
+    except Exception:
         await _quietly(destination.finish(name, cookie=None, cancelled=True))
         await _quietly(source.confirm(name, cookie=None, cancelled=True))
         raise
     await _finish_and_confirm(source, destination, name, cookie=performed)
+
+
+async def resume_postcopy(
+    source: SourceResumeAPI, destination: DestinationResumeAPI, name: str
+) -> None:
+    """Reconnect a failed post-copy migration of ``name`` and see it through.
+
+    Raises:
+        PhaseRefused: QEMU does not report ``postcopy-paused`` yet (pause it first).
+        MigratorError: a resume step failed; both sides stay in ``postcopy_failed``, ready
+            for another attempt.
+    """
+    await source.begin_resume(name)
+    uri = await destination.prepare_resume(name)
+    try:
+        await source.perform_resume(name, uri=uri)
+    except Exception:
+        await _quietly(destination.abandon(name))
+        raise
+    await destination.finish_resume(name)
+    await source.confirm_resume(name)
 
 
 async def _finish_and_confirm(
@@ -83,7 +122,7 @@ async def _finish_and_confirm(
 ) -> None:
     try:
         finished = await destination.finish(name, cookie=cookie, cancelled=False)
-    except BaseException:
+    except Exception:
         await _quietly(source.confirm(name, cookie=None, cancelled=True))
         raise
     await source.confirm(name, cookie=finished, cancelled=False)

@@ -39,6 +39,8 @@ class JobRecord:
     postcopy_started: bool = False
     last_status: MigrationStatus = MigrationStatus.NONE
     peer: str = ""
+    #: The guest's definition (domain XML) as this side knew it when the job began.
+    definition: str = ""
 
     def to_wire(self) -> dict[str, object]:
         return {
@@ -55,6 +57,7 @@ class JobRecord:
             "postcopy_started": self.postcopy_started,
             "last_status": self.last_status.value,
             "peer": self.peer,
+            "definition": self.definition,
         }
 
     @classmethod
@@ -87,6 +90,7 @@ class JobRecord:
                 postcopy_started=bool(data["postcopy_started"]),
                 last_status=MigrationStatus(data["last_status"]),
                 peer=str(data["peer"]),
+                definition=str(data["definition"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"job record field is missing or invalid: {exc}") from None

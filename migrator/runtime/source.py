@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid as uuidlib
 from dataclasses import dataclass
 from functools import partial
 
 import params
 from cookies import CookiePhase
-from migrator.domain import Domain, FormatFlag, format_domain
+from migrator.domain import Domain, FormatFlag, format_domain, parse_domain
 from migrator.drivers.base import GraphicsEndpoint, Instance
-from migrator.phases import SourceJob, SourcePhase
+from migrator.phases import PhaseError, Recovery, SourceJob, SourcePhase, recover_source
 from migrator.phases.actions import (
     Action,
     ApplyParams,
@@ -33,18 +35,26 @@ from migrator.phases.events import (
     Cancel,
     Confirm,
     ConfirmResume,
+    PeerLost,
     Perform,
     PerformResume,
+    StatusChanged,
     SwitchToPostcopy,
 )
 from migrator.runtime import cookiejar
 from migrator.runtime.host import Host, HostError
-from migrator.runtime.jobs import JobRunner
+from migrator.runtime.jobs import JobRunner, observe
 from migrator.runtime.params_apply import apply_params, restore_params, save_originals
 from migrator.runtime.records import JobRecord, JobSide
 from migrator.runtime.stats import job_statistics
 from migrator.status import MigrationStatus
 from params import MigrationFlag, ParamSet, Side
+
+#: How often QEMU's migration status is read while waiting for something it may not report.
+POLL_INTERVAL_S = 0.05
+
+#: QEMU statuses that show a resumed post-copy migration is moving again.
+_RESUMED = frozenset({MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED})
 
 #: How a definition travels between hosts (libvirt: INACTIVE | SECURE | MIGRATABLE).
 TRANSFER_FORMAT = FormatFlag.INACTIVE | FormatFlag.SECURE | FormatFlag.MIGRATABLE
@@ -80,9 +90,13 @@ class _Outgoing:
 class SourceSide:
     """Outgoing migrations from one host, one job per guest."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, *, resume_timeout: float = 10.0) -> None:
         self.host = host
+        #: Seconds a post-copy reconnection may take before it counts as failed.
+        self.resume_timeout = resume_timeout
         self._jobs: dict[str, _Outgoing] = {}
+        #: The last finished outgoing job of each guest (``domjobinfo --completed``).
+        self.completed: dict[str, JobRecord] = {}
 
     def job(self, name: str) -> SourceJob:
         """The machine of ``name``'s outgoing job.
@@ -127,6 +141,7 @@ class SourceSide:
             flags=int(flags),
             params=params.to_wire(pset),
             was_running=running,
+            definition=format_domain(domain, flags=FormatFlag.SECURE),
         )
         runner = JobRunner(
             host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
@@ -169,6 +184,12 @@ class SourceSide:
     async def cancel(self, name: str) -> None:
         """Abort the outgoing job of ``name`` (``domjobabort``)."""
         await self._outgoing(name).runner.feed(Cancel())
+        await self._end_if_done(name)
+
+    async def peer_lost(self, name: str) -> None:
+        """The destination or the controlling client went away in the middle of the job."""
+        await self._outgoing(name).runner.feed(PeerLost())
+        await self._end_if_done(name)
 
     # -- Confirm -------------------------------------------------------------------------
 
@@ -189,14 +210,98 @@ class SourceSide:
         return outgoing.cookie_out
 
     async def perform_resume(self, name: str, *, uri: str) -> None:
+        """Reconnect the paused post-copy stream to ``uri``; returns once QEMU runs the
+        migration in post-copy again (or completed it).
+
+        QEMU reports nothing when the reconnection fails (it stays ``postcopy-paused``), so
+        the status is polled; not moving again after ``resume_timeout`` counts as failed.
+
+        Raises:
+            MigrationFailed: the stream did not come back; the job is post-copy-failed again
+                (or the guest was lost).
+        """
         outgoing = self._outgoing(name)
         outgoing.uri = uri
-        await outgoing.runner.feed(PerformResume())
+        runner = outgoing.runner
+        job = self.job(name)
+        await runner.feed(PerformResume())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.resume_timeout
+        while job.state is SourcePhase.PERFORM_RESUME and job.last_status not in _RESUMED:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    runner.wait_until(lambda: job.last_status in _RESUMED),
+                    min(POLL_INTERVAL_S, self.resume_timeout),
+                )
+            status = (await self._instance(outgoing).query_migration()).status
+            with contextlib.suppress(PhaseError):
+                if loop.time() > deadline:
+                    await runner.feed(PeerLost())
+                elif status is not job.last_status:
+                    await runner.feed(StatusChanged(status))
+        if job.state is not SourcePhase.PERFORM_RESUME:
+            raise MigrationFailed(self._why(outgoing, "post-copy resume failed"), domain=name)
 
     async def confirm_resume(self, name: str) -> None:
         outgoing = self._outgoing(name)
         await outgoing.runner.feed(ConfirmResume())
         await self._end_if_done(name)
+
+    # -- after a restart -------------------------------------------------------------------
+
+    async def detach(self) -> None:
+        """Forget every job without touching a guest: what a daemon that stops leaves
+        behind (the records stay in the status store for the next start)."""
+        for outgoing in self._jobs.values():
+            await outgoing.runner.close()
+        self._jobs.clear()
+
+    async def adopt(self, record: JobRecord) -> Recovery:
+        """Resolve an outgoing job found in the status store after a daemon restart, with
+        libvirt's recovery table; a job that must stay open (post-copy) is taken over.
+
+        Raises:
+            DomainError: the stored definition is unreadable.
+        """
+        name = record.domain
+        domain = parse_domain(record.definition)
+        instance = await self.host.driver.attach(domain)
+        status, run_state = await observe(instance)
+        flags = MigrationFlag(record.flags)
+        decision = recover_source(
+            SourcePhase(record.phase),
+            flags=flags,
+            postcopy=record.postcopy_started,
+            status=status,
+            run_state=run_state,
+            was_running=record.was_running,
+        )
+        phase = decision.phase if isinstance(decision.phase, SourcePhase) else None
+        job = SourceJob(
+            flags=flags,
+            phase=phase or SourcePhase(record.phase),
+            was_running=record.was_running,
+            postcopy_started=record.postcopy_started,
+            last_status=status,
+        )
+        runner = JobRunner(
+            host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
+        )
+        self._jobs[name] = _Outgoing(
+            runner=runner,
+            domain=domain,
+            instance=instance,
+            params=params.from_wire(record.params),
+            originals=None if record.originals is None else params.from_wire(record.originals),
+        )
+        if instance is not None:
+            self.host.add_guest(domain, instance)
+        await runner.carry_out(decision.actions)
+        if phase is None or instance is None:
+            await self._finish(name)
+        else:
+            await runner.watch(instance)
+        return decision
 
     # -- carrying out actions ------------------------------------------------------------
 
@@ -242,7 +347,7 @@ class SourceSide:
                 await instance.start_postcopy()
             case KillGuest():
                 await instance.kill()
-                self.host.guests.pop(outgoing.domain.name, None)
+                self.host.remove_guest(outgoing.domain.name)
             case _:
                 raise TypeError(f"source cannot carry out {action.name}")
 
@@ -294,11 +399,14 @@ class SourceSide:
             raise HostError(f"domain '{name}' is not defined", domain=name) from None
 
     async def _end_if_done(self, name: str) -> None:
-        outgoing = self._jobs[name]
-        if outgoing.runner.job.done:
-            await outgoing.runner.close()
-            self.host.status.delete(name)
-            del self._jobs[name]
+        if self._jobs[name].runner.job.done:
+            await self._finish(name)
+
+    async def _finish(self, name: str) -> None:
+        outgoing = self._jobs.pop(name)
+        await outgoing.runner.close()
+        self.completed[name] = outgoing.runner.record
+        self.host.status.delete(name)
 
     @staticmethod
     def _why(outgoing: _Outgoing, default: str) -> str:

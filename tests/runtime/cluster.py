@@ -11,12 +11,14 @@ from migrator.domain.model import DomainType
 from migrator.drivers.base import RunState, StartMode
 from migrator.drivers.sim import SimDriver, SimWorld, Workload
 from migrator.runtime.destination import DestinationSide
-from migrator.runtime.host import Guest, Host
+from migrator.runtime.host import Host
 from migrator.runtime.protocol import run_migration
 from migrator.runtime.source import SourceSide
 from params import MigrationFlag
 
 MiB = 1024 * 1024
+#: Simulated reconnections happen at once or never: no need to wait long in real time.
+RESUME_TIMEOUT_S = 0.005
 LIVE_P2P = MigrationFlag.LIVE | MigrationFlag.PEER2PEER
 
 
@@ -30,6 +32,11 @@ def make_domain(name: str = "vm", *, memory_mib: int = 64) -> Domain:
     )
 
 
+def sides_of(host: Host) -> tuple[SourceSide, DestinationSide]:
+    """Fresh source and destination sides for ``host`` (as a starting daemon makes them)."""
+    return SourceSide(host, resume_timeout=RESUME_TIMEOUT_S), DestinationSide(host)
+
+
 class Cluster:
     """Host ``a`` and host ``b`` in one simulated world, trusting each other."""
 
@@ -39,8 +46,14 @@ class Cluster:
         self.b = self._host("host-b")
         self.a.trust(self.b)
         self.sides = {
-            "host-a": (SourceSide(self.a), DestinationSide(self.a)),
-            "host-b": (SourceSide(self.b), DestinationSide(self.b)),
+            "host-a": (
+                SourceSide(self.a, resume_timeout=RESUME_TIMEOUT_S),
+                DestinationSide(self.a),
+            ),
+            "host-b": (
+                SourceSide(self.b, resume_timeout=RESUME_TIMEOUT_S),
+                DestinationSide(self.b),
+            ),
         }
 
     def _host(self, name: str) -> Host:
@@ -66,7 +79,7 @@ class Cluster:
             self.world.set_workload(domain.name, workload)
         host.define(domain)
         instance = await host.driver.start(domain, mode=StartMode.RUNNING)
-        host.guests[domain.name] = Guest(domain, instance)
+        host.add_guest(domain, instance)
 
     async def migrate(
         self,

@@ -225,8 +225,9 @@ class SimGuest:
                 self.setup_fault = fault
         return bound.uri
 
-    def recover_postcopy(self, uri: str) -> None:
-        """``migrate-recover``: listen for the source to reconnect a paused post-copy.
+    def recover_postcopy(self, uri: str) -> str:
+        """``migrate-recover``: listen for the source to reconnect a paused post-copy; the
+        URI actually bound.
 
         Raises:
             CommandFailed: post-copy is not paused here, or the address cannot be bound.
@@ -234,7 +235,7 @@ class SimGuest:
         if self.incoming_status is not MigrationStatus.POSTCOPY_PAUSED:
             raise self._refused("Migrate recover can only be run when postcopy is paused.")
         self.close_listener()
-        self._listen(uri, recovery=True)
+        return self._listen(uri, recovery=True).uri
 
     def _listen(self, uri: str, *, recovery: bool) -> Address:
         with self._named():

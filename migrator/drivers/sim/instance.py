@@ -143,8 +143,9 @@ class SimInstance(Instance):
     async def pause_postcopy(self) -> None:
         (await self._command(Operation.PAUSE_POSTCOPY)).pause_postcopy()
 
-    async def recover_postcopy(self, uri: str) -> None:
-        (await self._command(Operation.RECOVER_POSTCOPY, {"uri": uri})).recover_postcopy(uri)
+    async def recover_postcopy(self, uri: str) -> str:
+        guest = await self._command(Operation.RECOVER_POSTCOPY, {"uri": uri})
+        return guest.recover_postcopy(uri)
 
     async def query_migration(self) -> MigrationProgress:
         return (await self._command(Operation.QUERY_MIGRATION)).query_migration()
