@@ -26,6 +26,8 @@ from pathlib import Path
 
 from qemu.qmp import QMPClient, QMPError, Runstate
 
+from migrator.drivers.qemu.host import kvm_usable
+from migrator.drivers.qemu.options import Accel
 from migrator.testguest.errors import GuestHarnessError, QemuProcessError
 from migrator.testguest.heartbeat import SerialAddress
 from migrator.testguest.memcheck import MemoryCheck, memory_dump_size, verify_memory_dump
@@ -50,21 +52,9 @@ _STDERR_LINES = 20
 _EXIT_GRACE_SECONDS = 2.0
 
 
-class Accel(enum.Enum):
-    """QEMU accelerators, by their ``-accel`` name."""
-
-    KVM = "kvm"
-    TCG = "tcg"
-
-
 def detect_accel(device: Path = KVM_DEVICE) -> Accel:
     """KVM when ``device`` can be opened for reading and writing, TCG otherwise."""
-    try:
-        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return Accel.TCG
-    os.close(fd)
-    return Accel.KVM
+    return Accel.KVM if kvm_usable(device) else Accel.TCG
 
 
 def default_bios() -> Path | None:

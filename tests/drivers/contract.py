@@ -160,20 +160,25 @@ class DriverContract:
             await instance.kill()
 
     async def _pair(
-        self, hosts: TwoHosts, launch: Launch, *, name: str
+        self, hosts: TwoHosts, launch: Launch, *, name: str, busy: bool = False
     ) -> tuple[Instance, Instance, str]:
-        """A running source and a listening destination of guest ``name``; the URI."""
+        """A running source and a listening destination of guest ``name``; the URI.
+
+        A ``busy`` guest dirties memory faster than its migration may send it, so that the
+        migration stays active until the test acts (the workload is set before the guest
+        boots: a real guest's workload is part of what it runs).
+        """
+        if busy:
+            hosts.set_workload(
+                name, working_set_bytes=BUSY_WORKING_SET, dirty_rate_bytes_s=BUSY_DIRTY_RATE
+            )
         domain = hosts.make_domain(name)
         source = await launch(hosts.source, domain, mode=StartMode.RUNNING)
         destination = await launch(hosts.destination, domain, mode=StartMode.INCOMING)
         uri = await destination.start_incoming(hosts.listen_uri)
+        if busy:
+            await source.set_parameters({"max-bandwidth": SLOW_BANDWIDTH})
         return source, destination, uri
-
-    async def _make_busy(self, hosts: TwoHosts, source: Instance) -> None:
-        hosts.set_workload(
-            source.name, working_set_bytes=BUSY_WORKING_SET, dirty_rate_bytes_s=BUSY_DIRTY_RATE
-        )
-        await source.set_parameters({"max-bandwidth": SLOW_BANDWIDTH})
 
     # -- starting and stopping -------------------------------------------------------------
 
@@ -353,8 +358,7 @@ class DriverContract:
         assert await source.run_state() is RunState.RUNNING
 
     async def test_cancel_keeps_the_source_running(self, hosts: TwoHosts, launch: Launch) -> None:
-        source, _destination, uri = await self._pair(hosts, launch, name="cancelled")
-        await self._make_busy(hosts, source)
+        source, _destination, uri = await self._pair(hosts, launch, name="cancelled", busy=True)
         async with source.listen() as out:
             await source.migrate(uri)
             await next_statuses(out, {MigrationStatus.ACTIVE})
@@ -371,8 +375,7 @@ class DriverContract:
     async def test_losing_the_destination_fails_the_migration(
         self, hosts: TwoHosts, launch: Launch
     ) -> None:
-        source, destination, uri = await self._pair(hosts, launch, name="orphan")
-        await self._make_busy(hosts, source)
+        source, destination, uri = await self._pair(hosts, launch, name="orphan", busy=True)
         async with source.listen() as out:
             await source.migrate(uri)
             await next_statuses(out, {MigrationStatus.ACTIVE})
@@ -384,11 +387,10 @@ class DriverContract:
         assert await source.run_state() is RunState.RUNNING
 
     async def test_postcopy_switch_completes(self, hosts: TwoHosts, launch: Launch) -> None:
-        source, destination, uri = await self._pair(hosts, launch, name="postcopy")
+        source, destination, uri = await self._pair(hosts, launch, name="postcopy", busy=True)
         postcopy = [{"capability": "postcopy-ram", "state": True}]
         await source.set_capabilities(postcopy)
         await destination.set_capabilities(postcopy)
-        await self._make_busy(hosts, source)
         async with source.listen() as out, destination.listen() as into:
             await source.migrate(uri)
             await next_statuses(out, {MigrationStatus.ACTIVE})

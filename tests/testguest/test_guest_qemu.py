@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from migrator.drivers.qemu.options import Accel
 from migrator.testguest.errors import RawMigrationError
 from migrator.testguest.heartbeat import HeartbeatMonitor
 from migrator.testguest.heartbeat_log import AnomalyKind
 from migrator.testguest.memcheck import verify_memory_dump
 from migrator.testguest.protocol import PAGE_SIZE, WORKING_SET_ADDR
 from migrator.testguest.rawmigration import migrate_raw
-from migrator.testguest.vm import Accel, GuestVm, SerialTransport
+from migrator.testguest.vm import GuestVm, SerialTransport
 from tests.testguest.conftest import Launch
 
 pytestmark = pytest.mark.qemu

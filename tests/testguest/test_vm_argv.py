@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from migrator.drivers.qemu.options import Accel
 from migrator.testguest.protocol import WORKING_SET_ADDR
 from migrator.testguest.vm import (
-    Accel,
     GuestVmSpec,
     SerialTransport,
     detect_accel,

@@ -18,8 +18,8 @@ from migrator.drivers.base import (
     RunState,
     StartMode,
 )
+from migrator.drivers.events import EventHub
 from migrator.drivers.sim import options
-from migrator.drivers.sim.events import EventHub
 from migrator.drivers.sim.faults import Fault, FaultKind, FaultPoint
 from migrator.drivers.sim.migration import CRASHED, MigrationSession
 from migrator.drivers.sim.network import Address, Listener, parse_uri

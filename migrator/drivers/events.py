@@ -1,4 +1,4 @@
-"""Event subscriptions of one simulated process: scoped, ordered, lossless."""
+"""Event subscriptions of one hypervisor instance: scoped, ordered, lossless."""
 
 from __future__ import annotations
 
