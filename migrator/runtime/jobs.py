@@ -70,7 +70,16 @@ class JobRunner:
 
     async def _feed_locked(self, event: Event) -> None:
         before = self.job.phase
-        actions = self.job.handle(event)
+        try:
+            actions = self.job.handle(event)
+        except PhaseError:
+            raise
+        except Exception:
+            # A bug in the machine: the side is now failed for good. Undo what was done.
+            self._persist()
+            await self._compensate()
+            self._changed.notify_all()
+            raise
         self._persist()
         if before != self.job.phase:
             log.info(
@@ -105,6 +114,14 @@ class JobRunner:
                     self.failure = f"{action.name} failed: {exc}"
                     log.warning("recovery step %s", self.failure)
             self._persist()
+
+    async def _compensate(self) -> None:
+        for undo in self.journal.drain():
+            try:
+                await self._execute(undo)
+            except ACTION_ERRORS as exc:
+                log.warning("compensation %s failed: %s", undo.name, exc)
+        self._persist()
 
     async def _action_failed(self, action: Action, exc: Exception) -> None:
         self.failure = f"{action.name} failed: {exc}"

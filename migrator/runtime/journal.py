@@ -1,7 +1,7 @@
 """A rollback journal per job: each compensating action is recorded before its side effect.
 
-When a job ends in a way its phase table did not plan for (an internal error, a lost
-daemon), the runtime drains the journal newest-first to put things back.
+When a job ends in a way its phase table did not plan for (an internal error in the
+machine), the runtime drains the journal newest-first to put things back.
 """
 
 from __future__ import annotations
@@ -33,15 +33,13 @@ class RollbackJournal:
         self._entries: deque[Action] = deque(entries or [])
 
     def record(self, action: Action) -> None:
-        """Record the compensation of ``action`` (if it has one) before it is carried out."""
+        """Note, before ``action`` is carried out, what would undo it; an action that is
+        itself a recorded compensation (a planned rollback) settles that entry."""
+        if action in self._entries:
+            self._entries.remove(action)
         undo = COMPENSATIONS.get(type(action))
         if undo is not None and undo not in self._entries:
             self._entries.append(undo)
-
-    def forget(self, undo: Action) -> None:
-        """The compensation has been done by the normal path (a planned rollback)."""
-        if undo in self._entries:
-            self._entries.remove(undo)
 
     def drain(self) -> list[Action]:
         """Every recorded compensation, newest first; the journal is empty afterwards."""
