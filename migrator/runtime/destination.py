@@ -8,7 +8,7 @@ from functools import partial
 
 import params
 from cookies import CookiePhase
-from migrator.domain import Domain, FormatFlag, format_domain, parse_domain
+from migrator.domain import Domain, parse_domain
 from migrator.drivers.base import Instance, StartMode
 from migrator.phases import DestinationJob, DestinationPhase, Recovery, recover_destination
 from migrator.phases.actions import (
@@ -108,7 +108,7 @@ class DestinationSide:
             phase=job.phase,
             flags=int(flags),
             params=params.to_wire(pset),
-            definition=format_domain(domain, flags=FormatFlag.SECURE),
+            definition=xml,
         )
         runner = JobRunner(
             host=self.host, job=job, record=record, execute=partial(self._carry_out, domain.name)

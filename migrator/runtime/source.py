@@ -132,6 +132,7 @@ class SourceSide:
             domain, instance = guest.domain, guest.instance
             running = (await instance.run_state()).cpus_running
         pset = params.from_typed(typed, flags=flags, side=Side.SOURCE)
+        xml = format_domain(domain, flags=TRANSFER_FORMAT)
         job = SourceJob(flags=flags)
         record = JobRecord(
             job_id=str(uuidlib.uuid4()),
@@ -141,7 +142,7 @@ class SourceSide:
             flags=int(flags),
             params=params.to_wire(pset),
             was_running=running,
-            definition=format_domain(domain, flags=FormatFlag.SECURE),
+            definition=xml,
         )
         runner = JobRunner(
             host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
@@ -149,7 +150,6 @@ class SourceSide:
         outgoing = _Outgoing(runner=runner, domain=domain, instance=instance, params=pset)
         self._jobs[name] = outgoing
         await outgoing.runner.feed(Begin(running=running))
-        xml = format_domain(domain, flags=TRANSFER_FORMAT)
         return BeginResult(cookie=outgoing.cookie_out, xml=xml)
 
     # -- Perform -------------------------------------------------------------------------
