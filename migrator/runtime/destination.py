@@ -26,7 +26,7 @@ from migrator.phases.actions import (
 from migrator.phases.events import Finish, FinishResume, PeerLost, Prepare, PrepareResume
 from migrator.runtime import cookiejar
 from migrator.runtime.host import Host, HostError
-from migrator.runtime.jobs import JobRunner, observe
+from migrator.runtime.jobs import JobRunner, inspect, take_over
 from migrator.runtime.params_apply import apply_params, restore_params, save_originals
 from migrator.runtime.records import JobRecord, JobSide
 from migrator.runtime.source import MigrationFailed
@@ -193,35 +193,37 @@ class DestinationSide:
         Raises:
             DomainError: the stored definition is unreadable.
         """
-        name = record.domain
-        domain = parse_domain(record.definition)
-        instance = await self.host.driver.attach(domain)
-        status, run_state = await observe(instance)
-        flags = MigrationFlag(record.flags)
+        found = await inspect(self.host, record)
         decision = recover_destination(
-            DestinationPhase(record.phase), flags=flags, status=status, run_state=run_state
+            DestinationPhase(record.phase),
+            flags=found.flags,
+            status=found.status,
+            run_state=found.run_state,
         )
         phase = decision.phase if isinstance(decision.phase, DestinationPhase) else None
         job = DestinationJob(
-            flags=flags, phase=phase or DestinationPhase(record.phase), last_status=status
+            flags=found.flags,
+            phase=phase or DestinationPhase(record.phase),
+            last_status=found.status,
         )
+        name = record.domain
         runner = JobRunner(
             host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
         )
         self._jobs[name] = _Incoming(
             runner=runner,
-            domain=domain,
-            params=params.from_wire(record.params),
-            instance=instance,
-            originals=None if record.originals is None else params.from_wire(record.originals),
+            domain=found.domain,
+            params=found.params,
+            instance=found.instance,
+            originals=found.originals,
         )
-        if instance is not None:
-            self.host.add_guest(domain, instance)
-        await runner.carry_out(decision.actions)
-        if phase is None or instance is None:
-            await self._end(name)
-        else:
-            await runner.watch(instance)
+        await take_over(
+            runner,
+            found,
+            actions=decision.actions,
+            keep=phase is not None,
+            end=partial(self._end, name),
+        )
         return decision
 
     # -- carrying out actions ------------------------------------------------------------

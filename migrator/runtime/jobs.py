@@ -12,8 +12,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+import params
+from migrator.domain import Domain, parse_domain
 from migrator.drivers.base import DriverError, EventKind, Instance, InstanceEvent
 from migrator.errors import MigratorError
 from migrator.phases.actions import Action
@@ -24,6 +26,7 @@ from migrator.runtime.host import Host
 from migrator.runtime.journal import RollbackJournal
 from migrator.runtime.records import JobRecord
 from migrator.status import MigrationStatus, RunState
+from params import MigrationFlag, ParamSet
 
 log = logging.getLogger("migrator.job")
 
@@ -200,6 +203,58 @@ class JobRunner:
             postcopy_started=postcopy_started,
         )
         self.host.status.save(self.record.domain, self.record)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A stored job's guest as a restarted daemon finds it."""
+
+    domain: Domain
+    instance: Instance | None
+    status: MigrationStatus
+    run_state: RunState | None
+    flags: MigrationFlag
+    params: ParamSet
+    originals: ParamSet | None
+
+
+async def inspect(host: Host, record: JobRecord) -> Found:
+    """Reconnect to the guest of a stored job and read what QEMU reports now.
+
+    Raises:
+        DomainError: the stored definition is unreadable.
+        ParamsError: the stored parameters are unreadable.
+    """
+    domain = parse_domain(record.definition)
+    instance = await host.driver.attach(domain)
+    status, run_state = await observe(instance)
+    return Found(
+        domain=domain,
+        instance=instance,
+        status=status,
+        run_state=run_state,
+        flags=MigrationFlag(record.flags),
+        params=params.from_wire(record.params),
+        originals=None if record.originals is None else params.from_wire(record.originals),
+    )
+
+
+async def take_over(
+    runner: JobRunner,
+    found: Found,
+    *,
+    actions: Sequence[Action],
+    keep: bool,
+    end: Callable[[], Awaitable[None]],
+) -> None:
+    """Carry out a recovery decision for an adopted job, then keep watching it or end it."""
+    if found.instance is not None:
+        runner.host.add_guest(found.domain, found.instance)
+    await runner.carry_out(actions)
+    if keep and found.instance is not None:
+        await runner.watch(found.instance)
+    else:
+        await end()
 
 
 async def observe(instance: Instance | None) -> tuple[MigrationStatus, RunState | None]:

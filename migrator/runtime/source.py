@@ -10,7 +10,7 @@ from functools import partial
 
 import params
 from cookies import CookiePhase
-from migrator.domain import Domain, FormatFlag, format_domain, parse_domain
+from migrator.domain import Domain, FormatFlag, format_domain
 from migrator.drivers.base import GraphicsEndpoint, Instance
 from migrator.phases import PhaseError, Recovery, SourceJob, SourcePhase, recover_source
 from migrator.phases.actions import (
@@ -43,7 +43,7 @@ from migrator.phases.events import (
 )
 from migrator.runtime import cookiejar
 from migrator.runtime.host import Host, HostError
-from migrator.runtime.jobs import JobRunner, observe
+from migrator.runtime.jobs import JobRunner, inspect, take_over
 from migrator.runtime.params_apply import apply_params, restore_params, save_originals
 from migrator.runtime.records import JobRecord, JobSide
 from migrator.runtime.stats import job_statistics
@@ -263,44 +263,41 @@ class SourceSide:
         Raises:
             DomainError: the stored definition is unreadable.
         """
-        name = record.domain
-        domain = parse_domain(record.definition)
-        instance = await self.host.driver.attach(domain)
-        status, run_state = await observe(instance)
-        flags = MigrationFlag(record.flags)
+        found = await inspect(self.host, record)
         decision = recover_source(
             SourcePhase(record.phase),
-            flags=flags,
+            flags=found.flags,
             postcopy=record.postcopy_started,
-            status=status,
-            run_state=run_state,
+            status=found.status,
+            run_state=found.run_state,
             was_running=record.was_running,
         )
         phase = decision.phase if isinstance(decision.phase, SourcePhase) else None
         job = SourceJob(
-            flags=flags,
+            flags=found.flags,
             phase=phase or SourcePhase(record.phase),
             was_running=record.was_running,
             postcopy_started=record.postcopy_started,
-            last_status=status,
+            last_status=found.status,
         )
+        name = record.domain
         runner = JobRunner(
             host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
         )
         self._jobs[name] = _Outgoing(
             runner=runner,
-            domain=domain,
-            instance=instance,
-            params=params.from_wire(record.params),
-            originals=None if record.originals is None else params.from_wire(record.originals),
+            domain=found.domain,
+            instance=found.instance,
+            params=found.params,
+            originals=found.originals,
         )
-        if instance is not None:
-            self.host.add_guest(domain, instance)
-        await runner.carry_out(decision.actions)
-        if phase is None or instance is None:
-            await self._finish(name)
-        else:
-            await runner.watch(instance)
+        await take_over(
+            runner,
+            found,
+            actions=decision.actions,
+            keep=phase is not None,
+            end=partial(self._finish, name),
+        )
         return decision
 
     # -- carrying out actions ------------------------------------------------------------

@@ -252,6 +252,22 @@ async def postcopy_switched(cluster: Cluster) -> asyncio.Task[None]:
     return migration
 
 
+async def postcopy_failed() -> Cluster:
+    """A post-copy migration whose link went down for 5 s right after the switch."""
+    cluster = await started(BUSY)
+    cluster.world.inject(
+        Fault(
+            FaultKind.LINK_DOWN,
+            "host-a",
+            FaultPoint.on_status(MS.POSTCOPY_ACTIVE),
+            duration_ms=5_000,
+        )
+    )
+    with pytest.raises(MigrationFailed):
+        await (await postcopy_switched(cluster))
+    return cluster
+
+
 async def test_postcopy_switch_completes_on_the_destination() -> None:
     cluster = await started(BUSY)
     await (await postcopy_switched(cluster))
@@ -272,17 +288,7 @@ async def test_abort_after_the_postcopy_switch_is_refused() -> None:
 
 
 async def test_postcopy_failure_kills_neither_side_and_keeps_the_job() -> None:
-    cluster = await started(BUSY)
-    cluster.world.inject(
-        Fault(
-            FaultKind.LINK_DOWN,
-            "host-a",
-            FaultPoint.on_status(MS.POSTCOPY_ACTIVE),
-            duration_ms=5_000,
-        )
-    )
-    with pytest.raises(MigrationFailed):
-        await (await postcopy_switched(cluster))
+    cluster = await postcopy_failed()
     assert cluster.source(cluster.a).job("vm").state is SourcePhase.POSTCOPY_FAILED
     assert cluster.destination(cluster.b).job("vm").state is DestinationPhase.POSTCOPY_FAILED
     assert await cluster.alive_on("vm") == ["host-a", "host-b"]
@@ -291,17 +297,7 @@ async def test_postcopy_failure_kills_neither_side_and_keeps_the_job() -> None:
 
 
 async def test_postcopy_resume_after_the_link_heals_completes_the_migration() -> None:
-    cluster = await started(BUSY)
-    cluster.world.inject(
-        Fault(
-            FaultKind.LINK_DOWN,
-            "host-a",
-            FaultPoint.on_status(MS.POSTCOPY_ACTIVE),
-            duration_ms=5_000,
-        )
-    )
-    with pytest.raises(MigrationFailed):
-        await (await postcopy_switched(cluster))
+    cluster = await postcopy_failed()
     await cluster.world.sleep(10_000)
     await resume_postcopy(cluster.source(cluster.a), cluster.destination(cluster.b), "vm")
     assert await cluster.running_on("vm") == ["host-b"]
