@@ -14,7 +14,7 @@ from typing import Any
 
 from transport import Connection, Limits, Server, connect_unix
 
-LIMITS = Limits(keepalive_interval=0.2, keepalive_missed=3)
+LIMITS = Limits(keepalive_interval=0.5, keepalive_missed=4)
 
 
 async def hang(params: Any, connection: Connection) -> None:
