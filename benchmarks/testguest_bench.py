@@ -19,10 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.testguest.heartbeat import HeartbeatMonitor
-from migrator.testguest.kernel import build_kernel
 from migrator.testguest.protocol import PAGE_SIZE
 from migrator.testguest.rawmigration import migrate_raw
-from migrator.testguest.vm import GuestVm, GuestVmSpec, default_bios, detect_accel, guest_memory_mib
+from migrator.testguest.vm import (
+    GuestVm,
+    default_bios,
+    detect_accel,
+    guest_memory_mib,
+    guest_spec,
+    launch_running,
+)
 
 TIMEOUT = 120
 WARM_UP_HEARTBEATS = 200
@@ -55,23 +61,23 @@ class Run:
 
 
 async def run_once(shape: Shape, directory: Path) -> Run:
-    kernel = directory / "kernel.bin"
-    kernel.write_bytes(
-        build_kernel(working_set_mib=shape.working_set_mib, dirty_rate_mib_s=shape.dirty_rate_mib_s)
-    )
-    spec = GuestVmSpec(
-        kernel=kernel, memory_mib=shape.memory_mib, accel=detect_accel(), bios=default_bios()
+    spec = guest_spec(
+        directory / "kernel.bin",
+        memory_mib=shape.memory_mib,
+        working_set_mib=shape.working_set_mib,
+        dirty_rate_mib_s=shape.dirty_rate_mib_s,
     )
     vms: list[GuestVm] = []
     try:
         async with HeartbeatMonitor() as monitor:
-            source = await GuestVm.launch(
-                dataclasses.replace(spec, paused=True), directory=directory, name="src"
+            source = await launch_running(
+                spec,
+                directory=directory,
+                name="src",
+                monitor=monitor,
+                heartbeats=WARM_UP_HEARTBEATS,
             )
             vms.append(source)
-            await monitor.attach(source.serial_address, name="src")
-            await source.execute("cont")
-            await monitor.wait_for(lambda r: r.heartbeats >= WARM_UP_HEARTBEATS)
             before, started = await source.read_status(), time.monotonic()
             await asyncio.sleep(MEASURE_SECONDS)
             after, ended = await source.read_status(), time.monotonic()

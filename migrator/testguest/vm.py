@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import enum
 import os
 import socket
@@ -28,13 +29,13 @@ from qemu.qmp import QMPClient, QMPError, Runstate
 
 from migrator.drivers.qemu.host import kvm_usable
 from migrator.drivers.qemu.options import Accel
+from migrator.testguest import probe
 from migrator.testguest.errors import GuestHarnessError, QemuProcessError
-from migrator.testguest.heartbeat import SerialAddress
-from migrator.testguest.memcheck import MemoryCheck, memory_dump_size, verify_memory_dump
+from migrator.testguest.heartbeat import HeartbeatMonitor, SerialAddress
+from migrator.testguest.kernel import build_kernel
+from migrator.testguest.memcheck import MemoryCheck
 from migrator.testguest.protocol import (
     MIB,
-    STATUS_ADDR,
-    STATUS_SIZE,
     WORKING_SET_ADDR,
     GuestStatus,
 )
@@ -234,10 +235,7 @@ class GuestVm:
             QemuProcessError: QMP failed.
             MemoryDumpError: the guest has not put a status record in place.
         """
-        await self.execute(
-            "pmemsave", {"val": STATUS_ADDR, "size": STATUS_SIZE, "filename": str(self._scratch)}
-        )
-        return GuestStatus.unpack(self._scratch.read_bytes())
+        return await probe.read_status(self.execute, self._scratch)
 
     async def dump_memory(self, path: Path, *, size: int | None = None) -> None:
         """Write guest RAM from address 0 to ``path``, pausing the guest meanwhile if it runs.
@@ -248,22 +246,8 @@ class GuestVm:
         Raises:
             QemuProcessError: QMP failed.
         """
-        status = await self.execute("query-status")
-        running = isinstance(status, dict) and status.get("running") is True
-        if running:
-            await self.execute("stop")
-        try:
-            await self.execute(
-                "pmemsave",
-                {
-                    "val": 0,
-                    "size": self.spec.memory_mib * MIB if size is None else size,
-                    "filename": str(path),
-                },
-            )
-        finally:
-            if running:
-                await self.execute("cont")
+        size = self.spec.memory_mib * MIB if size is None else size
+        await probe.dump_memory(self.execute, path, size=size)
 
     async def check_memory(self) -> MemoryCheck:
         """Dump guest RAM up to the end of the working set (see :meth:`dump_memory`), check it.
@@ -275,12 +259,7 @@ class GuestVm:
             QemuProcessError: QMP failed.
             MemoryDumpError: the guest has no status record in place.
         """
-        status = await self.read_status()
-        await self.dump_memory(self._scratch, size=memory_dump_size(status))
-        try:
-            return await asyncio.to_thread(_verify_file, self._scratch)
-        finally:
-            self._scratch.unlink()
+        return await probe.check_memory(self.execute, self._scratch)
 
     async def close(self) -> None:
         """Disconnect QMP, kill QEMU if it still runs, reap it, remove its files."""
@@ -325,10 +304,6 @@ class GuestVm:
         )
 
 
-def _verify_file(path: Path) -> MemoryCheck:
-    return verify_memory_dump(path.read_bytes())
-
-
 async def _spawn(
     spec: GuestVmSpec, *, qmp: socket.socket, serial: socket.socket
 ) -> asyncio.subprocess.Process:
@@ -362,6 +337,48 @@ def _listen_loopback() -> socket.socket:
         listener.close()
         raise GuestHarnessError(f"cannot listen on {_LOOPBACK}: {err.strerror or err}") from err
     return listener
+
+
+def guest_spec(
+    kernel: Path, *, memory_mib: int, working_set_mib: int, dirty_rate_mib_s: int
+) -> GuestVmSpec:
+    """Write a test-guest kernel with that workload to ``kernel`` and return a spec that boots
+    it with this machine's accelerator and the fastest firmware at hand."""
+    kernel.write_bytes(
+        build_kernel(working_set_mib=working_set_mib, dirty_rate_mib_s=dirty_rate_mib_s)
+    )
+    return GuestVmSpec(
+        kernel=kernel, memory_mib=memory_mib, accel=detect_accel(), bios=default_bios()
+    )
+
+
+async def launch_running(
+    spec: GuestVmSpec,
+    *,
+    directory: Path,
+    name: str,
+    monitor: HeartbeatMonitor,
+    heartbeats: int,
+) -> GuestVm:
+    """Launch the guest paused, follow its serial port with ``monitor`` as source ``name``,
+    let it run, and return it once ``heartbeats`` heartbeats have arrived (so that its first
+    moments are on record). On failure the guest is closed again.
+
+    Raises:
+        GuestHarnessError: as :meth:`GuestVm.launch`, or the serial port cannot be followed.
+        QemuProcessError: as :meth:`GuestVm.launch`.
+    """
+    vm = await GuestVm.launch(
+        dataclasses.replace(spec, paused=True), directory=directory, name=name
+    )
+    try:
+        await monitor.attach(vm.serial_address, name=name)
+        await vm.execute("cont")
+        await monitor.wait_for(lambda report: report.heartbeats >= heartbeats)
+    except BaseException:
+        await vm.close()
+        raise
+    return vm
 
 
 def _listen_unix(path: Path) -> socket.socket:

@@ -5,7 +5,6 @@ Also the kit of the qemu driver's other tests: small guests booting the test-gue
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +15,8 @@ from migrator.domain import Arch, Domain, DomainType, Os
 from migrator.domain.devices import Devices
 from migrator.drivers.base import StartMode
 from migrator.drivers.qemu import QEMUDriver, QEMUInstance
-from migrator.testguest.errors import MemoryDumpError
+from migrator.testguest import probe
 from migrator.testguest.kernel import build_kernel
-from migrator.testguest.protocol import STATUS_ADDR, STATUS_SIZE, GuestStatus
 from tests.drivers.contract import BUSY_DIRTY_RATE, BUSY_WORKING_SET, DriverContract, TwoHosts
 
 pytestmark = pytest.mark.qemu
@@ -83,17 +81,6 @@ class GuestKernels:
         self._built[name] = workload
 
 
-async def guest_status(instance: QEMUInstance, scratch: Path) -> GuestStatus | None:
-    """The test guest's status record, or None before the guest has put it in place."""
-    await instance.execute(
-        "pmemsave", {"val": STATUS_ADDR, "size": STATUS_SIZE, "filename": str(scratch)}
-    )
-    try:
-        return GuestStatus.unpack(await asyncio.to_thread(scratch.read_bytes))
-    except MemoryDumpError:
-        return None
-
-
 class WarmDriver(QEMUDriver):
     """A qemu driver that hands out a running guest with a working set only once the guest
     has rewritten all of it: until then its memory is mostly zero pages, which a migration
@@ -108,12 +95,7 @@ class WarmDriver(QEMUDriver):
         working_set_mib, _rate = self._kernels.workload(domain.name)
         if mode is StartMode.RUNNING and working_set_mib:
             scratch = self.run_dir / f"{domain.name}.status"
-            pages = working_set_mib * MiB // 4096
-            while True:  # the guest announces nothing: look at its status record
-                status = await guest_status(instance, scratch)
-                if status is not None and status.pages_written >= pages:
-                    break
-                await asyncio.sleep(0.02)
+            await probe.until_rewritten(instance.execute, scratch, working_set_mib=working_set_mib)
         return instance
 
 
