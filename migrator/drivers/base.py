@@ -221,6 +221,20 @@ class Instance(ABC):
         With ``resume``, reconnect a paused post-copy migration."""
 
     @abstractmethod
+    async def migrate_to_fd(self, fd: int) -> None:
+        """Start sending this guest's migration stream into ``fd`` (a file opened for
+        writing at the offset where the stream goes, or the write end of a pipe); returns
+        once the migration has started. The instance keeps its own copy of ``fd`` until the
+        migration ends; the caller may close its copy after this returns."""
+
+    @abstractmethod
+    async def start_incoming_from_fd(self, fd: int) -> None:
+        """On a guest started ``INCOMING``, load the migration stream from ``fd`` (a file at
+        the offset where the stream starts, or the read end of a pipe); returns once loading
+        has started. A stream that fails to load ends the process, as QEMU's incoming side
+        does."""
+
+    @abstractmethod
     async def cancel_migration(self) -> None:
         """Cancel an outgoing migration (``migrate_cancel``)."""
 

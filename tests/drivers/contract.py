@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -436,3 +437,60 @@ class DriverContract:
         source, _destination, _uri = await self._pair(hosts, launch, name="precopy")
         with pytest.raises(CommandFailed):
             await source.start_postcopy()
+
+    # -- into a file and back (save and restore) -------------------------------------------
+
+    async def _save(self, instance: Instance, path: Path) -> list[MigrationStatus | EventKind]:
+        """Migrate ``instance`` into the file at ``path``; the events up to the end."""
+        with path.open("wb") as file:
+            async with instance.listen() as events:
+                await instance.migrate_to_fd(file.fileno())
+                return [
+                    event.status if event.status is not None else event.kind
+                    for event in await until_finished(events)
+                ]
+
+    async def test_a_guest_saved_into_a_file_loads_from_it(
+        self, hosts: TwoHosts, launch: Launch, tmp_path: Path
+    ) -> None:
+        domain = hosts.make_domain("saved")
+        source = await launch(hosts.source, domain, mode=StartMode.RUNNING)
+        image = tmp_path / "saved.stream"
+        assert await self._save(source, image) == [
+            MigrationStatus.SETUP,
+            MigrationStatus.ACTIVE,
+            EventKind.STOPPED,
+            MigrationStatus.COMPLETED,
+        ]
+        assert await source.run_state() is RunState.POSTMIGRATE
+        assert (await source.query_migration()).total >= 64 * MiB
+        assert image.read_bytes()[:4] == b"QEVM"
+        await source.kill()
+        restored = await launch(hosts.destination, domain, mode=StartMode.INCOMING)
+        with image.open("rb") as file:
+            async with restored.listen() as events:
+                await restored.start_incoming_from_fd(file.fileno())
+                statuses = await next_statuses(
+                    events, {MigrationStatus.COMPLETED, MigrationStatus.FAILED}
+                )
+        assert statuses[-1] is MigrationStatus.COMPLETED
+        assert await restored.run_state() is RunState.PAUSED
+        await restored.resume()
+        assert await restored.run_state() is RunState.RUNNING
+
+    async def test_a_stream_cut_short_fails_to_load_and_ends_the_process(
+        self, hosts: TwoHosts, launch: Launch, tmp_path: Path
+    ) -> None:
+        domain = hosts.make_domain("cut")
+        source = await launch(hosts.source, domain, mode=StartMode.PAUSED)
+        image = tmp_path / "cut.stream"
+        assert (await self._save(source, image))[-1] is MigrationStatus.COMPLETED
+        stream = image.read_bytes()
+        image.write_bytes(stream[: len(stream) // 2])
+        restored = await launch(hosts.destination, domain, mode=StartMode.INCOMING)
+        with image.open("rb") as file:
+            async with restored.listen() as events:
+                await restored.start_incoming_from_fd(file.fileno())
+                rest = await until_gone(events)
+        assert rest[-1].kind is EventKind.EXITED
+        assert not restored.alive

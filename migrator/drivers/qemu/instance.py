@@ -53,8 +53,9 @@ class QEMUInstance(Instance):
     Then ``EXITED`` (with QEMU's exit and last stderr lines) ends every subscription, and calls
     in flight or made later raise :class:`InstanceGone`.
 
-    Besides the driver interface it migrates to and from file descriptors
-    (:meth:`migrate_to_fd`, :meth:`start_incoming_from_fd`), for save and restore.
+    Save and restore migrate to and from file descriptors (:meth:`migrate_to_fd`,
+    :meth:`start_incoming_from_fd`), passed to QEMU with ``getfd``: QEMU reads and writes the
+    stream itself.
     """
 
     def __init__(

@@ -4,8 +4,10 @@ A :class:`SimWorld` holds several simulated hosts in one event loop; a :class:`S
 is one host's driver. Guests migrate between hosts over simulated links, with QEMU 7.2's
 statuses, events, parameters and statistics; a memory model (size, :class:`Workload`,
 bandwidth, downtime limit, auto-converge, xbzrle, multifd, post-copy) decides how passes
-converge. :class:`Fault` injects command failures, crashes, hangs and partitions at calls or
-migration statuses; the world's trace records commands, events and fired faults.
+converge. Guests also migrate into and out of file descriptors (save and restore), at a
+disk's pace, with a short stream of their own. :class:`Fault` injects command failures,
+crashes, hangs and partitions at calls or migration statuses; the world's trace records
+commands, events and fired faults.
 """
 
 from migrator.drivers.sim.driver import SimDriver

@@ -23,6 +23,7 @@ from migrator.drivers.sim import options
 from migrator.drivers.sim.faults import Fault, FaultKind, FaultPoint
 from migrator.drivers.sim.migration import CRASHED, MigrationSession
 from migrator.drivers.sim.network import Address, Listener, parse_uri
+from migrator.drivers.sim.savefile import FileLoad, FileSave
 
 if TYPE_CHECKING:
     from migrator.domain import Domain
@@ -63,7 +64,7 @@ class SimGuest:
         self.autostart = False
         self.capabilities = options.default_capabilities()
         self.parameters = options.default_parameters()
-        self.outgoing: MigrationSession | None = None
+        self.outgoing: MigrationSession | FileSave | None = None
         self.incoming: MigrationSession | None = None
         self.incoming_status = MigrationStatus.NONE
         #: A fault that fired as the incoming side entered ``setup`` and acts on the
@@ -211,10 +212,7 @@ class SimGuest:
             CommandFailed: not started for an incoming migration, already listening, or the
                 address cannot be bound.
         """
-        if self._incoming_started:
-            raise self._refused("The incoming migration has already been started")
-        if self.run_state is not RunState.INMIGRATE:
-            raise self._refused("'-incoming' was not specified on the command line")
+        self._check_incoming()
         bound = self._listen(uri, recovery=False)
         self._incoming_started = True
         self.set_incoming_status(MigrationStatus.SETUP)
@@ -224,6 +222,24 @@ class SimGuest:
             if fault is not None and not self.strike(fault):
                 self.setup_fault = fault
         return bound.uri
+
+    def start_incoming_from_fd(self, fd: int) -> None:
+        """``migrate-incoming uri=fd:``: load the stream from ``fd`` (a copy is kept).
+
+        Raises:
+            CommandFailed: not started for an incoming migration, or already loading.
+        """
+        self._check_incoming()
+        self._incoming_started = True
+        self.set_incoming_status(MigrationStatus.SETUP)
+        FileLoad(self.world, self, fd).start()
+
+    def _check_incoming(self) -> None:
+        """Raises: CommandFailed: QEMU's refusals of ``migrate-incoming``."""
+        if self._incoming_started:
+            raise self._refused("The incoming migration has already been started")
+        if self.run_state is not RunState.INMIGRATE:
+            raise self._refused("'-incoming' was not specified on the command line")
 
     def recover_postcopy(self, uri: str) -> str:
         """``migrate-recover``: listen for the source to reconnect a paused post-copy; the
@@ -264,7 +280,7 @@ class SimGuest:
             CommandFailed: QEMU's refusals (a migration in progress, nothing to resume, a
                 guest waiting for its own incoming migration or already migrated, a bad URI).
         """
-        session = self.outgoing
+        session = self._network_session()
         if resume:
             if session is None or session.status is not MigrationStatus.POSTCOPY_PAUSED:
                 raise self._refused("Cannot resume if there is no paused migration")
@@ -275,15 +291,36 @@ class SimGuest:
             with self._named():
                 session.resume(uri)
             return
-        if session is not None and session.running:
+        self._check_can_migrate()
+        session = MigrationSession(self.world, self)
+        self.outgoing = session
+        with self._named():
+            session.start(uri)
+
+    def migrate_to_fd(self, fd: int) -> None:
+        """``migrate uri=fd:``: send this guest into ``fd`` (a copy is kept until the end).
+
+        Raises:
+            CommandFailed: as :meth:`migrate`, for a new migration.
+        """
+        self._check_can_migrate()
+        session = FileSave(self.world, self, fd)
+        self.outgoing = session
+        session.start()
+
+    def _check_can_migrate(self) -> None:
+        """Raises: CommandFailed: QEMU's refusals of a new outgoing migration."""
+        if self.outgoing is not None and self.outgoing.running:
             raise self._refused("There's a migration process in progress")
         if self.run_state is RunState.INMIGRATE:
             raise self._refused("Guest is waiting for an incoming migration")
         if self.run_state is RunState.POSTMIGRATE:
             raise self._refused("Can't migrate the vm that was paused due to previous migration")
-        self.outgoing = MigrationSession(self.world, self)
-        with self._named():
-            self.outgoing.start(uri)
+
+    def _network_session(self) -> MigrationSession | None:
+        """The outgoing migration, if it goes to another guest (post-copy needs one)."""
+        session = self.outgoing
+        return session if isinstance(session, MigrationSession) else None
 
     def cancel_migration(self) -> None:
         """``migrate_cancel``: nothing happens unless a migration is running."""
@@ -296,15 +333,15 @@ class SimGuest:
         Raises:
             CommandFailed: the migration is not paused before switchover.
         """
-        session = self.outgoing
+        session = self._network_session()
         if session is None or session.status is not MigrationStatus.PRE_SWITCHOVER:
-            status = MigrationStatus.NONE if session is None else session.status
+            status = MigrationStatus.NONE if self.outgoing is None else self.outgoing.status
             raise self._refused(f"Migration not in expected state: {status.value}")
         session.proceed()
 
     def start_postcopy(self) -> None:
         """``migrate-start-postcopy``: switch at the next step if there is still much to send
-        (a migration that has finished ignores it).
+        (a migration that has finished, or one into a file, ignores it).
 
         Raises:
             CommandFailed: post-copy is not enabled, or no migration was started.
@@ -315,7 +352,9 @@ class SimGuest:
             )
         if self.outgoing is None:
             raise self._refused("Postcopy must be started after migration has been started")
-        self.outgoing.request_postcopy()
+        session = self._network_session()
+        if session is not None:
+            session.request_postcopy()
 
     def pause_postcopy(self) -> None:
         """``migrate-pause``, on either side of a post-copy migration.
@@ -323,8 +362,9 @@ class SimGuest:
         Raises:
             CommandFailed: no post-copy migration is active here.
         """
-        if self.outgoing is not None and self.outgoing.status is MigrationStatus.POSTCOPY_ACTIVE:
-            self.outgoing.break_channel()
+        outgoing = self._network_session()
+        if outgoing is not None and outgoing.status is MigrationStatus.POSTCOPY_ACTIVE:
+            outgoing.break_channel()
         elif self.incoming is not None and (
             self.incoming_status is MigrationStatus.POSTCOPY_ACTIVE
         ):

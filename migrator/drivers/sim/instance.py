@@ -20,6 +20,7 @@ from migrator.drivers.base import (
 from migrator.drivers.sim.faults import FaultKind, FaultPoint, Operation
 from migrator.drivers.sim.guest import SimGuest
 from migrator.drivers.sim.options import CAPABILITIES
+from migrator.drivers.sim.savefile import INCOMING_URI, OUTGOING_URI
 
 _NO_ARGUMENTS: Mapping[str, object] = {}
 
@@ -129,6 +130,13 @@ class SimInstance(Instance):
         if resume:
             arguments["resume"] = True
         (await self._command(Operation.MIGRATE, arguments)).migrate(uri, resume=resume)
+
+    async def migrate_to_fd(self, fd: int) -> None:
+        (await self._command(Operation.MIGRATE, {"uri": OUTGOING_URI})).migrate_to_fd(fd)
+
+    async def start_incoming_from_fd(self, fd: int) -> None:
+        guest = await self._command(Operation.START_INCOMING, {"uri": INCOMING_URI})
+        guest.start_incoming_from_fd(fd)
 
     async def cancel_migration(self) -> None:
         (await self._command(Operation.CANCEL_MIGRATION)).cancel_migration()

@@ -31,13 +31,11 @@ QEMU leaves it, for the caller to resume).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
-import math
 from typing import TYPE_CHECKING
 
 from migrator.drivers.base import CommandFailed, MigrationProgress, MigrationStatus, RunState
-from migrator.drivers.sim.clock import Alarm
-from migrator.drivers.sim.faults import Fault, FaultKind, FaultPoint
 from migrator.drivers.sim.memory import (
     PLAIN,
     AutoConverge,
@@ -50,6 +48,7 @@ from migrator.drivers.sim.memory import (
 )
 from migrator.drivers.sim.network import Address, parse_uri
 from migrator.drivers.sim.options import PAGE_SIZE
+from migrator.drivers.sim.outgoing import WITH_STATISTICS, OutgoingMigration
 
 if TYPE_CHECKING:
     from migrator.drivers.sim.guest import SimGuest
@@ -66,32 +65,6 @@ CRASHED = "crashed (injected fault)"
 #: can never converge (a downtime limit of 0) still moves time forward. With a limit of 1 ms
 #: or more, only a tiny guest's first pass is ever that short.
 MIN_PASS_MS = 1.0
-
-_RUNNING = frozenset(
-    {
-        MigrationStatus.SETUP,
-        MigrationStatus.ACTIVE,
-        MigrationStatus.PRE_SWITCHOVER,
-        MigrationStatus.DEVICE,
-        MigrationStatus.CANCELLING,
-        MigrationStatus.POSTCOPY_ACTIVE,
-        MigrationStatus.POSTCOPY_PAUSED,
-        MigrationStatus.POSTCOPY_RECOVER,
-    }
-)
-#: Statuses that report time and RAM statistics (QEMU's fill_source_migration_info).
-_WITH_STATISTICS = frozenset(
-    {
-        MigrationStatus.ACTIVE,
-        MigrationStatus.CANCELLING,
-        MigrationStatus.PRE_SWITCHOVER,
-        MigrationStatus.DEVICE,
-        MigrationStatus.POSTCOPY_ACTIVE,
-        MigrationStatus.POSTCOPY_PAUSED,
-        MigrationStatus.POSTCOPY_RECOVER,
-        MigrationStatus.COMPLETED,
-    }
-)
 
 
 class _Stage(enum.Enum):
@@ -111,48 +84,20 @@ class _Stage(enum.Enum):
 _POSTCOPY_STAGES = frozenset({_Stage.POSTCOPY, _Stage.POSTCOPY_PAUSED, _Stage.RECOVERING})
 
 
-class MigrationSession:
-    """One outgoing migration of ``source``; created by ``migrate``."""
+class MigrationSession(OutgoingMigration):
+    """One outgoing migration of ``source`` to another guest; created by ``migrate``."""
 
     def __init__(self, world: SimWorld, source: SimGuest) -> None:
-        self._world = world
-        self.source = source
+        super().__init__(world, source)
         self.dest: SimGuest | None = None
-        self.status = MigrationStatus.NONE
         self._stage = _Stage.CONNECTING
-        self._alarm = Alarm(world.clock)
-        self._copy: MemoryCopy | None = None
         self._throttle = AutoConverge()
-        self._start_ms = world.now_ms
-        self._setup_ms = 0.0
-        self._downtime_start_ms = 0.0
-        self._downtime_ms = 0.0
-        self._total_ms = 0.0
-        self._mbps = 0.0
-        self._error: str | None = None
-        self._vm_was_running = False
-        self._stopped_state = RunState.RUNNING
         self._switch_to = _Stage.STOP_AND_COPY
-        # The flow of the step in progress, and up to when the copy has been advanced.
-        self._flow: Flow | None = None
-        self._committed_ms = 0.0
         # Inputs, looked at by the next step.
-        self._cancel = False
         self._postcopy = False
         self._continue = False
         self._target: Address | None = None
         self._resume_to: Address | None = None
-        self._broken: str | None = None
-        self._stalled = False
-        #: Whether the current step yielded to the event loop (it then needs no extra turn).
-        self._slept = False
-        #: A strong reference: the event loop keeps only a weak one to its tasks.
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        """QEMU's ``migration_is_running``."""
-        return self.status in _RUNNING
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -171,25 +116,7 @@ class MigrationSession:
             self._stage = _Stage.DONE
             raise
         self._target = address
-        self._world.clock.join()
-        self._world.add_session(self)
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        self._task.add_done_callback(self._ended)
-
-    def _ended(self, _task: asyncio.Task[None]) -> None:
-        self._world.remove_session(self)
-        self._world.clock.leave()
-
-    def disturb(self) -> None:
-        """Something the running step depends on changed."""
-        self._alarm.ring()
-
-    def cancel(self) -> None:
-        """``migrate_cancel``: ``cancelling`` at once; the next step finishes it."""
-        if self.status is not MigrationStatus.CANCELLING:
-            self._cancel = True
-            self._set_status(MigrationStatus.CANCELLING)
-            self._alarm.ring()
+        self._launch()
 
     def request_postcopy(self) -> None:
         self._postcopy = True
@@ -216,37 +143,11 @@ class MigrationSession:
 
     # -- statuses and faults -------------------------------------------------------------------
 
-    def _set_status(self, status: MigrationStatus) -> None:
-        self.status = status
-        self.source.emit_migration(status)
-        if self._world.faults.armed:
-            self._fire(self.source, status)
-
     def _set_dest_status(self, status: MigrationStatus) -> None:
         assert self.dest is not None
         self.dest.set_incoming_status(status)
         if self._world.faults.armed:
             self._fire(self.dest, status)
-
-    def _fire(
-        self, guest: SimGuest, status: MigrationStatus, *, pass_number: int | None = None
-    ) -> None:
-        if not guest.alive:
-            return
-        point = (
-            FaultPoint.on_status(status) if pass_number is None else FaultPoint.on_pass(pass_number)
-        )
-        fault = self._world.faults.fire(host=guest.host, instance=guest.name, point=point)
-        if fault is not None:
-            self._apply(fault, guest, status=status)
-
-    def _apply(self, fault: Fault, guest: SimGuest, *, status: MigrationStatus) -> None:
-        if guest.strike(fault):
-            return
-        if fault.kind is FaultKind.HANG:
-            self._stalled = True
-        else:
-            self._broken = f"injected failure at {status.value}"
 
     def _enter_pass(self) -> None:
         assert self._copy is not None
@@ -451,38 +352,6 @@ class MigrationSession:
         if not copy.pending:
             self._completed()
 
-    async def _transfer(self, flow: Flow, *, at_least_ms: float = 0.0) -> None:
-        """Send at ``flow`` until the pending data is gone (but for no less than
-        ``at_least_ms``) or an input arrives."""
-        copy = self._copy
-        assert copy is not None
-        seconds = copy.drain_seconds(flow)
-        if not seconds:
-            return
-        self._flow = flow
-        self._committed_ms = self._world.now_ms
-        self._mbps = flow.wire_bytes_s * 8 / 1e6
-        self._slept = True
-        await self._world.clock.sleep(
-            None if math.isinf(seconds) else max(seconds * 1000, at_least_ms), alarm=self._alarm
-        )
-        self._catch_up()
-        self._flow = None
-
-    def _catch_up(self) -> None:
-        """Advance the copy to now at the flow of the step in progress."""
-        if self._flow is None or self._copy is None:
-            return
-        now = self._world.now_ms
-        if now > self._committed_ms:
-            self._copy.advance((now - self._committed_ms) / 1000, self._flow)
-            self._committed_ms = now
-
-    async def _wait(self) -> None:
-        """Sleep until an input arrives (a stalled or paused migration holds no time back)."""
-        self._slept = True
-        await self._world.clock.sleep(None, alarm=self._alarm)
-
     async def _paused(self) -> None:
         target = self._resume_to
         if target is None:
@@ -653,15 +522,8 @@ class MigrationSession:
         self._pause_destination()
 
     def _restore_source(self) -> None:
-        """What QEMU does to the source CPUs when a migration ends without success."""
         self._throttle.stop()
-        source = self.source
-        if not source.alive:
-            return
-        if self._vm_was_running:
-            source.start_cpus()
-        elif source.run_state is RunState.FINISH_MIGRATE:
-            source.run_state = RunState.POSTMIGRATE
+        super()._restore_source()
 
     def _fail_destination(self, detail: str) -> None:
         dest = self.dest
@@ -683,37 +545,17 @@ class MigrationSession:
 
     def progress(self) -> MigrationProgress:
         """``query-migrate`` on the source, with the fields QEMU fills in for the status."""
-        status = self.status
+        progress = super().progress()
         copy = self._copy
-        if status not in _WITH_STATISTICS or copy is None:
-            return MigrationProgress(
-                status=status,
-                error_desc=self._error if status is MigrationStatus.FAILED else None,
-            )
-        self._catch_up()
-        completed = status is MigrationStatus.COMPLETED
-        now = self._world.now_ms
+        if progress.status not in WITH_STATISTICS or copy is None:
+            return progress
+        completed = progress.status is MigrationStatus.COMPLETED
+        bytes_per_ms = self._precopy_bandwidth() / 1000
         source = self.source
         xbzrle = source.capabilities["xbzrle"]
-        normal = int(copy.normal_bytes // PAGE_SIZE)
-        bytes_per_ms = self._precopy_bandwidth() / 1000
-        return MigrationProgress(
-            status=status,
-            total_time=round(self._total_ms if completed else now - self._start_ms),
-            setup_time=round(self._setup_ms),
-            downtime=round(self._downtime_ms) if completed else None,
+        return dataclasses.replace(
+            progress,
             expected_downtime=None if completed else round(copy.remaining_bytes / bytes_per_ms),
-            transferred=int(copy.transferred),
-            remaining=0 if completed else int(copy.remaining_bytes),
-            total=copy.memory_bytes,
-            duplicate=int(copy.duplicate_pages),
-            normal=normal,
-            normal_bytes=normal * PAGE_SIZE,
-            dirty_pages_rate=0 if completed else int(copy.dirty_pages_rate),
-            mbps=self._mbps,
-            dirty_sync_count=copy.pass_number,
-            page_size=PAGE_SIZE,
-            postcopy_requests=int(copy.postcopy_requests),
             cpu_throttle_percentage=self._throttle.percentage,
             xbzrle_cache_size=source.parameter("xbzrle-cache-size") if xbzrle else 0,
             xbzrle_bytes=int(copy.xbzrle_bytes),

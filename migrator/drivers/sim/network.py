@@ -184,6 +184,10 @@ class Network:
     def release_port(self, host: str, port: int) -> None:
         self._ports[host].discard(port)
 
+    def ports_in_use(self, host: str) -> frozenset[int]:
+        """The ports bound on ``host``: migration listeners and displays."""
+        return frozenset(self._ports.get(host, ()))
+
     def connect(self, host: str, address: Address) -> tuple[str, Listener]:
         """Open a connection from ``host`` to ``address``: the peer host and its listener.
 

@@ -16,7 +16,7 @@ from migrator.drivers.sim.workload import IDLE, Workload
 
 if TYPE_CHECKING:
     from migrator.drivers.sim.guest import SimGuest
-    from migrator.drivers.sim.migration import MigrationSession
+    from migrator.drivers.sim.outgoing import OutgoingMigration
 
 
 class SimWorld:
@@ -41,7 +41,7 @@ class SimWorld:
         self._trace: list[tuple[Callable[..., TraceRecord], tuple[object, ...]]] = []
         self._workloads: dict[str, Workload] = {}
         self._guests: dict[tuple[str, str], SimGuest] = {}
-        self._sessions: set[MigrationSession] = set()
+        self._sessions: set[OutgoingMigration] = set()
 
     # -- the public knobs ---------------------------------------------------------------------
 
@@ -129,10 +129,10 @@ class SimWorld:
         if self._guests.get((guest.host, guest.name)) is guest:
             del self._guests[(guest.host, guest.name)]
 
-    def add_session(self, session: MigrationSession) -> None:
+    def add_session(self, session: OutgoingMigration) -> None:
         self._sessions.add(session)
 
-    def remove_session(self, session: MigrationSession) -> None:
+    def remove_session(self, session: OutgoingMigration) -> None:
         self._sessions.discard(session)
 
     def disturb(self) -> None:
