@@ -1,69 +1,63 @@
-"""Two in-process hosts on the simulator, and the invariant every migration test checks."""
+"""Two in-process hosts on the simulator, as the runtime tests use them: a view of
+:class:`migrator.scenario.SimCluster` (daemons in-process, one simulated world) with the
+hosts as ``a`` and ``b`` and each host's current runtime sides."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Iterator
 
-from cookies import generate_signing_key
 from migrator.domain import Domain
-from migrator.domain.devices import Devices
-from migrator.domain.model import DomainType
-from migrator.drivers.base import RunState, StartMode
-from migrator.drivers.sim import SimDriver, SimWorld, Workload
+from migrator.drivers.sim import Workload
 from migrator.runtime.destination import DestinationSide
 from migrator.runtime.host import Host
 from migrator.runtime.protocol import run_migration
 from migrator.runtime.source import SourceSide
+from migrator.scenario import SimCluster
+from migrator.scenario.inprocess import InProcessDaemon
+from migrator.scenario.inprocess import sides_of as daemon_sides
+from migrator.scenario.simcluster import MiB, make_domain
 from params import MigrationFlag
 
-MiB = 1024 * 1024
+__all__ = ["LIVE_P2P", "RESUME_TIMEOUT_S", "Cluster", "MiB", "make_domain", "sides_of"]
+
 #: Simulated reconnections happen at once or never: no need to wait long in real time.
 RESUME_TIMEOUT_S = 0.005
 LIVE_P2P = MigrationFlag.LIVE | MigrationFlag.PEER2PEER
 
 
-def make_domain(name: str = "vm", *, memory_mib: int = 64) -> Domain:
-    return Domain(
-        type=DomainType.KVM,
-        name=name,
-        uuid=uuid.uuid5(uuid.NAMESPACE_DNS, name),
-        memory_kib=memory_mib * 1024,
-        devices=Devices(),
-    )
-
-
 def sides_of(host: Host) -> tuple[SourceSide, DestinationSide]:
     """Fresh source and destination sides for ``host`` (as a starting daemon makes them)."""
-    return SourceSide(host, resume_timeout=RESUME_TIMEOUT_S), DestinationSide(host)
+    return daemon_sides(host, resume_timeout=RESUME_TIMEOUT_S)
+
+
+class Sides:
+    """Each host's current (source, destination) sides, by host name; assigning a pair
+    replaces the daemon's sides (as a restarted daemon has new ones)."""
+
+    def __init__(self, daemons: dict[str, InProcessDaemon]) -> None:
+        self._daemons = daemons
+
+    def __getitem__(self, name: str) -> tuple[SourceSide, DestinationSide]:
+        daemon = self._daemons[name]
+        return daemon.source, daemon.destination
+
+    def __setitem__(self, name: str, sides: tuple[SourceSide, DestinationSide]) -> None:
+        daemon = self._daemons[name]
+        daemon.source, daemon.destination = sides
+
+    def values(self) -> Iterator[tuple[SourceSide, DestinationSide]]:
+        return (self[name] for name in self._daemons)
 
 
 class Cluster:
     """Host ``a`` and host ``b`` in one simulated world, trusting each other."""
 
     def __init__(self) -> None:
-        self.world = SimWorld(record_trace=False)
-        self.a = self._host("host-a")
-        self.b = self._host("host-b")
-        self.a.trust(self.b)
-        self.sides = {
-            "host-a": (
-                SourceSide(self.a, resume_timeout=RESUME_TIMEOUT_S),
-                DestinationSide(self.a),
-            ),
-            "host-b": (
-                SourceSide(self.b, resume_timeout=RESUME_TIMEOUT_S),
-                DestinationSide(self.b),
-            ),
-        }
-
-    def _host(self, name: str) -> Host:
-        return Host(
-            name=name,
-            uuid=str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
-            driver=SimDriver(self.world, name),
-            signing_key=generate_signing_key(),
-            incoming_address=name,
-        )
+        self.sim = SimCluster(resume_timeout=RESUME_TIMEOUT_S)
+        self.world = self.sim.world
+        self.a = self.sim.host("host-a")
+        self.b = self.sim.host("host-b")
+        self.sides = Sides(self.sim.daemons)
 
     def source(self, host: Host) -> SourceSide:
         return self.sides[host.name][0]
@@ -74,12 +68,7 @@ class Cluster:
     async def start(
         self, domain: Domain, *, on: Host | None = None, workload: Workload | None = None
     ) -> None:
-        host = on or self.a
-        if workload is not None:
-            self.world.set_workload(domain.name, workload)
-        host.define(domain)
-        instance = await host.driver.start(domain, mode=StartMode.RUNNING)
-        host.add_guest(domain, instance)
+        await self.sim.start(domain, host=(on or self.a).name, workload=workload)
 
     async def migrate(
         self,
@@ -89,6 +78,9 @@ class Cluster:
         flags: MigrationFlag = LIVE_P2P,
         typed: dict[str, object] | None = None,
     ) -> None:
+        """Migrate ``name`` from ``source`` (host ``a``) to the other host, calling both
+        sides directly from this task (the scenarios' cluster serves each call in a task of
+        its daemon instead, which changes how the calls interleave with QEMU's events)."""
         src = source or self.a
         dst = self.b if src is self.a else self.a
         await run_migration(
@@ -102,16 +94,7 @@ class Cluster:
 
     async def running_on(self, name: str) -> list[str]:
         """The hosts whose instance of ``name`` has running CPUs."""
-        hosts = []
-        for host in (self.a, self.b):
-            guest = self.world.guest(host.name, name)
-            if guest is not None and guest.alive and guest.run_state is RunState.RUNNING:
-                hosts.append(host.name)
-        return hosts
+        return self.sim.running_on(name)
 
     async def alive_on(self, name: str) -> list[str]:
-        return [
-            host.name
-            for host in (self.a, self.b)
-            if (guest := self.world.guest(host.name, name)) is not None and guest.alive
-        ]
+        return self.sim.alive_on(name)
