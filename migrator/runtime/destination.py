@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -63,12 +64,20 @@ class _Incoming:
 class DestinationSide:
     """Incoming migrations to one host, one job per guest."""
 
-    def __init__(self, host: Host, *, listen_uri: str | None = None) -> None:
+    def __init__(self, host: Host, *, listen_uri: str | Callable[[], str] | None = None) -> None:
+        """``listen_uri`` is where incoming streams are awaited (``tcp:HOST:PORT``, port 0
+        for any), or a function that picks one for each incoming QEMU."""
         self.host = host
-        self.listen_uri = listen_uri or f"tcp:{host.incoming_address}:0"
+        self._listen_uri = listen_uri or f"tcp:{host.incoming_address}:0"
         self._jobs: dict[str, _Incoming] = {}
         #: The last finished incoming job of each guest (``domjobinfo --completed``).
         self.completed: dict[str, JobRecord] = {}
+
+    @property
+    def listen_uri(self) -> str:
+        """Where the next incoming stream is awaited."""
+        uri = self._listen_uri
+        return uri if isinstance(uri, str) else uri()
 
     def job(self, name: str) -> DestinationJob:
         """The machine of ``name``'s incoming job.

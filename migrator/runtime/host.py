@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -12,6 +12,9 @@ from migrator.domain import Domain
 from migrator.drivers.base import Driver, Instance
 from migrator.errors import MigratorError
 from migrator.runtime.records import JobRecord
+
+if TYPE_CHECKING:
+    from migrator.runtime.jobs import JobRunner
 
 
 class HostError(MigratorError):
@@ -85,6 +88,9 @@ class Host:
     incoming_address: str = "127.0.0.1"
     #: Called after a persistent definition changes (the daemon writes it to disk).
     on_definitions_changed: Callable[[Mapping[str, Domain]], None] | None = None
+    #: Awaited after a job's phase changed, before the new phase's actions run (the daemon
+    #: reports progress); its failures are logged and do not affect the job.
+    on_job_phase: Callable[[JobRunner], Awaitable[None]] | None = None
 
     def trust(self, other: Host) -> None:
         """Accept cookies signed by ``other`` (and it ours)."""

@@ -56,6 +56,8 @@ class JobRunner:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition(self._lock)
         self._watcher: asyncio.Task[None] | None = None
+        #: The instance whose events this job follows (set by :meth:`watch`).
+        self.instance: Instance | None = None
         self._started = time.monotonic()
         #: Why the last action failed, for the error the caller sees.
         self.failure: str | None = None
@@ -70,6 +72,19 @@ class JobRunner:
         """
         async with self._lock:
             await self._feed_locked(event)
+
+    async def feed_if(self, event: Event, *, when: Callable[[], bool]) -> bool:
+        """Apply ``event`` only if ``when()`` holds, checked under the job's lock; return
+        whether it was applied.
+
+        Raises:
+            PhaseError: the machine refused the event (nothing changed).
+        """
+        async with self._lock:
+            if not when():
+                return False
+            await self._feed_locked(event)
+            return True
 
     async def _feed_locked(self, event: Event) -> None:
         before = self.job.phase
@@ -96,6 +111,7 @@ class JobRunner:
                     "elapsed_ms": round((time.monotonic() - self._started) * 1000, 1),
                 },
             )
+            await self._report_phase()
         for action in actions:
             self.journal.record(action)
             self._persist()
@@ -105,6 +121,15 @@ class JobRunner:
                 await self._action_failed(action, exc)
                 break
         self._changed.notify_all()
+
+    async def _report_phase(self) -> None:
+        hook = self.host.on_job_phase
+        if hook is None:
+            return
+        try:
+            await hook(self)
+        except Exception:  # an observer's failure must not change the job's course
+            log.exception("the phase observer failed", extra={"domain": self.record.domain})
 
     async def carry_out(self, actions: Sequence[Action]) -> None:
         """Carry out actions decided outside the machine (a recovery decision), in order;
@@ -148,6 +173,7 @@ class JobRunner:
 
         Returns once the subscription is in place, so no event is missed.
         """
+        self.instance = instance
         ready = asyncio.Event()
         self._watcher = asyncio.create_task(self._forward(instance, ready))
         await ready.wait()
@@ -179,27 +205,26 @@ class JobRunner:
         self._persist(force=True)
 
     def _persist(self, *, force: bool = False) -> None:
-        """Write the record if anything in it changed (always with ``force``)."""
-        now = (
+        """Write the record if what recovery decides on changed (always with ``force``).
+
+        QEMU's migration status alone does not make a write: recovery asks QEMU for it
+        afresh, and a write costs fsyncs while the guest may be paused at switchover. The
+        record carries the status of its last write.
+        """
+        decisive = (
             self.job.phase,
             tuple(self.journal.names()),
-            self.job.last_status,
             bool(getattr(self.job, "postcopy_started", False)),
         )
         record = self.record
-        if not force and now == (
-            record.phase,
-            record.journal,
-            record.last_status,
-            record.postcopy_started,
-        ):
+        if not force and decisive == (record.phase, record.journal, record.postcopy_started):
             return
-        phase, journal, last_status, postcopy_started = now
+        phase, journal, postcopy_started = decisive
         self.record = replace(
             record,
             phase=phase,
             journal=journal,
-            last_status=last_status,
+            last_status=self.job.last_status,
             postcopy_started=postcopy_started,
         )
         self.host.status.save(self.record.domain, self.record)

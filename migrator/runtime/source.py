@@ -10,7 +10,7 @@ from functools import partial
 
 import params
 from cookies import CookiePhase
-from migrator.domain import Domain, FormatFlag, format_domain
+from migrator.domain import Domain, FormatFlag, check_abi_stability, format_domain, parse_domain
 from migrator.drivers.base import GraphicsEndpoint, Instance
 from migrator.phases import PhaseError, Recovery, SourceJob, SourcePhase, recover_source
 from migrator.phases.actions import (
@@ -48,7 +48,7 @@ from migrator.runtime.params_apply import apply_params, restore_params, save_ori
 from migrator.runtime.records import JobRecord, JobSide
 from migrator.runtime.stats import job_statistics
 from migrator.status import MigrationStatus
-from params import MigrationFlag, ParamSet, Side
+from params import MigrationFlag, Param, ParamSet, Side
 
 #: How often QEMU's migration status is read while waiting for something it may not report.
 POLL_INTERVAL_S = 0.05
@@ -87,6 +87,20 @@ class _Outgoing:
     remote_caps: frozenset[str] = frozenset()
 
 
+def _destination_definition(domain: Domain, pset: ParamSet) -> str | None:
+    """The ``destination_xml`` parameter in transfer form, once checked against ``domain``.
+
+    Raises:
+        DomainError: the XML is invalid or fails the ABI check.
+    """
+    text = pset.values.get(Param.DESTINATION_XML)
+    if not isinstance(text, str):
+        return None
+    target = parse_domain(text)
+    check_abi_stability(domain, target)
+    return format_domain(target, flags=TRANSFER_FORMAT)
+
+
 class SourceSide:
     """Outgoing migrations from one host, one job per guest."""
 
@@ -115,9 +129,14 @@ class SourceSide:
     ) -> BeginResult:
         """Start an outgoing job and return the Begin cookie and migratable XML.
 
+        With the ``destination_xml`` parameter, that definition is sent instead, once it
+        passed the ABI check against the guest's.
+
         Raises:
             HostError: the guest is unknown, not running, or busy with another job.
             ParamsError: the typed parameters are invalid for these flags.
+            DomainError: ``destination_xml`` is invalid, or describes another guest
+                (:class:`~migrator.domain.AbiMismatch` names the field).
         """
         if name in self._jobs:
             raise HostError(
@@ -133,6 +152,7 @@ class SourceSide:
             running = (await instance.run_state()).cpus_running
         pset = params.from_typed(typed, flags=flags, side=Side.SOURCE)
         xml = format_domain(domain, flags=TRANSFER_FORMAT)
+        sent = _destination_definition(domain, pset) or xml
         job = SourceJob(flags=flags)
         record = JobRecord(
             job_id=str(uuidlib.uuid4()),
@@ -150,7 +170,7 @@ class SourceSide:
         outgoing = _Outgoing(runner=runner, domain=domain, instance=instance, params=pset)
         self._jobs[name] = outgoing
         await outgoing.runner.feed(Begin(running=running))
-        return BeginResult(cookie=outgoing.cookie_out, xml=xml)
+        return BeginResult(cookie=outgoing.cookie_out, xml=sent)
 
     # -- Perform -------------------------------------------------------------------------
 
@@ -189,6 +209,13 @@ class SourceSide:
     async def peer_lost(self, name: str) -> None:
         """The destination or the controlling client went away in the middle of the job."""
         await self._outgoing(name).runner.feed(PeerLost())
+        await self._end_if_done(name)
+
+    async def destination_lost(self, name: str) -> None:
+        """The destination went away while Perform runs (peer-to-peer): the migration is
+        cancelled. Once Perform is over nothing happens here: Finish and Confirm decide."""
+        runner = self._outgoing(name).runner
+        await runner.feed_if(PeerLost(), when=lambda: runner.job.state is SourcePhase.PERFORM3)
         await self._end_if_done(name)
 
     # -- Confirm -------------------------------------------------------------------------
