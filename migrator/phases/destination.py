@@ -56,7 +56,17 @@ DESTINATION_TABLE: tuple[Row, ...] = (
     # Prepare
     row("prepare", D.NONE, D.PREPARE, then="plan_prepare"),
     row("status_changed", D.PREPARE, None, then="note_status"),
-    # Finish: cancelled, offline, already complete, post-copy, or wait for completion
+    # Finish: cancelled, offline, already complete, post-copy, or wait for completion.
+    # Once the guest may have run here in post-copy, only this host can finish the
+    # migration: a failed or cancelled Finish keeps the guest (running) for a resume.
+    row(
+        "finish",
+        _WAITING,
+        D.POSTCOPY_FAILED,
+        when="in_postcopy",
+        unless="postcopy_moving",
+        then="plan_keep_postcopy",
+    ),
     row("finish", _WAITING, D.CANCELLED, when="cancelled", then="plan_kill"),
     row("finish", D.PREPARE, D.COMPLETED, when="offline", then="plan_offline"),
     row("finish", D.PREPARE, D.CANCELLED, when="incoming_failed", then="plan_kill"),
@@ -134,6 +144,7 @@ class DestinationJob(PhaseJob):
     initial = DestinationPhase.NONE
     failed = DestinationPhase.FAILED
     finished = frozenset({D.COMPLETED, D.CANCELLED, D.GUEST_LOST})
+    waiting = frozenset({D.POSTCOPY_FAILED})
     table = DESTINATION_TABLE
 
     def __init__(
@@ -142,11 +153,12 @@ class DestinationJob(PhaseJob):
         flags: MigrationFlag,
         phase: DestinationPhase | None = None,
         last_status: MigrationStatus = MigrationStatus.NONE,
+        postcopy_started: bool = False,
     ) -> None:
         self.flags = flags
         self.last_status = last_status
         #: The guest ran here in post-copy: from then on it must never be killed here.
-        self.postcopy_ran = last_status.in_postcopy
+        self.postcopy_ran = postcopy_started or last_status.in_postcopy
         super().__init__(phase=phase)
 
     # -- conditions ----------------------------------------------------------------------
@@ -162,8 +174,23 @@ class DestinationJob(PhaseJob):
         return self.last_status in BROKEN
 
     def in_postcopy(self, data: EventData) -> bool:
+        """The migration switched to post-copy (now or earlier): the guest's only complete
+        copy is being assembled here, so it must never be killed here."""
         status = self.status_in(data)
-        return self.last_status.in_postcopy or (status is not None and status.in_postcopy)
+        return (
+            self.postcopy_ran
+            or self.last_status.in_postcopy
+            or (status is not None and status.in_postcopy)
+        )
+
+    def postcopy_moving(self, data: EventData) -> bool:
+        """A successful Finish whose post-copy stream still moves (or already completed)."""
+        return not self.cancelled(data) and self.last_status not in BROKEN
+
+    @property
+    def postcopy_started(self) -> bool:
+        """Stored with the job record, so that a restarted daemon knows it too."""
+        return self.postcopy_ran
 
     def postcopy_seen(self, _: EventData) -> bool:
         return self.postcopy_ran
@@ -201,6 +228,11 @@ class DestinationJob(PhaseJob):
         self.note_status(data)
         if MigrationFlag.PERSIST_DEST in self.flags:
             self.plan(PersistDefinition())
+        self.plan(ResumeGuest())
+
+    def plan_keep_postcopy(self, _: EventData) -> None:
+        # libvirt: RUNNING/postcopy-failed, the job kept for a resume.
+        self.postcopy_ran = True
         self.plan(ResumeGuest())
 
     def plan_complete(self, data: EventData) -> None:

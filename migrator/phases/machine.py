@@ -92,6 +92,9 @@ class PhaseJob:
     initial: ClassVar[enum.Enum]
     failed: ClassVar[enum.Enum]
     finished: ClassVar[frozenset[enum.Enum]]
+    #: Phases in which no phase request drives the job: it waits for the user (a resume)
+    #: or for QEMU to finish by itself.
+    waiting: ClassVar[frozenset[enum.Enum]]
     table: ClassVar[Sequence[Row]]
     _machine: ClassVar[Machine]
 
@@ -167,6 +170,12 @@ class PhaseJob:
     @property
     def phase(self) -> str:
         return str(self.state.value)
+
+    @property
+    def unattended(self) -> bool:
+        """True while no phase request drives the job (libvirt's unattended migration): if
+        QEMU's events end it now, nobody else will close it."""
+        return self.state in self.waiting
 
     @property
     def done(self) -> bool:

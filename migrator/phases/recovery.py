@@ -96,14 +96,23 @@ def recover_destination(
     flags: MigrationFlag,
     status: MigrationStatus,
     run_state: RunState | None,
+    postcopy: bool = False,
 ) -> Recovery:
-    """Decide what to do with an incoming job found in ``phase`` after a restart."""
+    """Decide what to do with an incoming job found in ``phase`` after a restart.
+
+    ``postcopy`` is whether the job saw the switch to post-copy. In Prepare the stream may
+    have switched to post-copy before Finish came (or before that was stored): QEMU's
+    status decides then, since the guest's only complete copy is being assembled here.
+    """
     if run_state is None:
         return Recovery((), None)
+    switched = postcopy or status.in_postcopy
     match phase:
+        case DestinationPhase.PREPARE if switched:
+            return _destination_postcopy(status=status, run_state=run_state)
         case DestinationPhase.NONE | DestinationPhase.PREPARE | DestinationPhase.CANCELLED:
             return Recovery((KillGuest(),), None)
-        case DestinationPhase.FINISH3 | DestinationPhase.FAILED if not status.in_postcopy:
+        case DestinationPhase.FINISH3 | DestinationPhase.FAILED if not switched:
             if run_state is RunState.RUNNING or (
                 status is MigrationStatus.COMPLETED and MigrationFlag.PAUSED in flags
             ):

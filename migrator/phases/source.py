@@ -96,6 +96,15 @@ SOURCE_TABLE: tuple[Row, ...] = (
     row("status_changed", S.PERFORM3_DONE, S.POSTCOPY_FAILED, when=("in_postcopy", "broken")),
     row("status_changed", S.PERFORM3_DONE, None, then="note_status"),
     row("confirm", S.PERFORM3_DONE, S.CONFIRM3, unless="cancelled", then="plan_migrated"),
+    # libvirt: a failed Finish while QEMU reports the post-copy migration completed is a
+    # success (the guest runs on the destination).
+    row(
+        "confirm",
+        S.PERFORM3_DONE,
+        S.CONFIRM3,
+        when=("cancelled", "in_postcopy", "stream_completed"),
+        then="plan_migrated",
+    ),
     row("confirm", S.PERFORM3_DONE, S.POSTCOPY_FAILED, when=("cancelled", "in_postcopy")),
     row("confirm", S.PERFORM3_DONE, S.CONFIRM3_CANCELLED, when="cancelled", then="plan_rollback"),
     row("peer_lost", S.PERFORM3_DONE, S.POSTCOPY_FAILED, when="in_postcopy"),
@@ -114,6 +123,8 @@ SOURCE_TABLE: tuple[Row, ...] = (
     row("cancel", _RESUME_PHASES, S.POSTCOPY_FAILED),
     row("peer_lost", _RESUME_PHASES, S.POSTCOPY_FAILED),
     row("action_failed", _RESUME_PHASES, S.POSTCOPY_FAILED),
+    # The resume failed on the destination's side: back to post-copy-failed, for a retry
+    row("confirm", _RESUME_PHASES, S.POSTCOPY_FAILED, when="cancelled"),
     row("confirm_resume", S.PERFORM_RESUME, S.CONFIRM_RESUME, then="plan_migrated"),
     # This side's QEMU died
     row("guest_lost", (*_LIVE_PHASES, *_RESUME_PHASES), S.GUEST_LOST),
@@ -130,7 +141,10 @@ class SourceJob(PhaseJob):
     states = SourcePhase
     initial = SourcePhase.NONE
     failed = SourcePhase.FAILED
-    finished = frozenset({S.CONFIRM3, S.CONFIRM3_CANCELLED, S.ABORTED, S.GUEST_LOST})
+    finished = frozenset(
+        {S.CONFIRM3, S.CONFIRM3_CANCELLED, S.CONFIRM_RESUME, S.ABORTED, S.GUEST_LOST}
+    )
+    waiting = frozenset({S.POSTCOPY_FAILED})
     table = SOURCE_TABLE
 
     def __init__(
@@ -158,6 +172,9 @@ class SourceJob(PhaseJob):
     def in_postcopy(self, data: EventData) -> bool:
         status = self.status_in(data)
         return self.postcopy_started or (status is not None and status.in_postcopy)
+
+    def stream_completed(self, _: EventData) -> bool:
+        return self.last_status is MigrationStatus.COMPLETED
 
     def cancel_allowed(self, _: EventData) -> bool:
         if self.postcopy_started or self.switch_requested:

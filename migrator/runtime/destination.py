@@ -120,7 +120,11 @@ class DestinationSide:
             definition=xml,
         )
         runner = JobRunner(
-            host=self.host, job=job, record=record, execute=partial(self._carry_out, domain.name)
+            host=self.host,
+            job=job,
+            record=record,
+            execute=partial(self._carry_out, domain.name),
+            on_done=self._close,
         )
         incoming = _Incoming(
             runner=runner,
@@ -131,7 +135,7 @@ class DestinationSide:
         self._jobs[domain.name] = incoming
         await runner.feed(Prepare())
         if job.done:
-            await self._end(domain.name)
+            await self._close(runner)
             raise MigrationFailed(
                 runner.failure or "could not start the incoming guest", domain=domain.name
             )
@@ -157,7 +161,7 @@ class DestinationSide:
         await runner.wait_until(lambda: job.state not in _ARRIVING)
         state = job.state
         result = incoming.cookie_out
-        await self._end_if_done(name)
+        await self._close(runner)
         if state is not DestinationPhase.COMPLETED:
             raise MigrationFailed(
                 runner.failure or f"the guest did not arrive (phase {state.value})", domain=name
@@ -167,10 +171,11 @@ class DestinationSide:
     async def abandon(self, name: str) -> None:
         """The source or the controlling client went away (auto-destroy)."""
         incoming = self._jobs.get(name)
-        if incoming is None or incoming.runner.job.done:
+        if incoming is None:
             return
-        await incoming.runner.feed(PeerLost())
-        await self._end_if_done(name)
+        if not incoming.runner.job.done:
+            await incoming.runner.feed(PeerLost())
+        await self._close(incoming.runner)
 
     async def prepare_resume(self, name: str) -> str:
         incoming = self._incoming(name)
@@ -184,7 +189,7 @@ class DestinationSide:
         await runner.wait_until(lambda: runner.job.state is not DestinationPhase.FINISH_RESUME)
         if runner.job.state is not DestinationPhase.COMPLETED:
             raise MigrationFailed("post-copy resume did not complete", domain=name)
-        await self._end(name)
+        await self._close(runner)
 
     # -- after a restart -------------------------------------------------------------------
 
@@ -208,16 +213,22 @@ class DestinationSide:
             flags=found.flags,
             status=found.status,
             run_state=found.run_state,
+            postcopy=record.postcopy_started,
         )
         phase = decision.phase if isinstance(decision.phase, DestinationPhase) else None
         job = DestinationJob(
             flags=found.flags,
             phase=phase or DestinationPhase(record.phase),
             last_status=found.status,
+            postcopy_started=record.postcopy_started,
         )
         name = record.domain
         runner = JobRunner(
-            host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
+            host=self.host,
+            job=job,
+            record=record,
+            execute=partial(self._carry_out, name),
+            on_done=self._close,
         )
         self._jobs[name] = _Incoming(
             runner=runner,
@@ -315,8 +326,12 @@ class DestinationSide:
             )
         return incoming.instance
 
-    async def _end_if_done(self, name: str) -> None:
-        if self._jobs[name].runner.job.done:
+    async def _close(self, runner: JobRunner) -> None:
+        """End ``runner``'s job if it is over and still open: a job may end through a phase
+        request and through QEMU's events at once, and is closed only once."""
+        name = runner.record.domain
+        incoming = self._jobs.get(name)
+        if incoming is not None and incoming.runner is runner and runner.job.done:
             await self._end(name)
 
     async def _end(self, name: str) -> None:

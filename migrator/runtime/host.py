@@ -121,13 +121,27 @@ class Host:
         self.live.pop(name, None)
 
     def define(self, domain: Domain) -> None:
-        self.definitions[domain.name] = domain
-        self._definitions_changed()
+        """Store ``domain`` as a persistent definition.
+
+        Raises:
+            OSError: writing the definitions failed; nothing changed.
+        """
+        self._change_definitions({**self.definitions, domain.name: domain})
 
     def undefine(self, name: str) -> None:
-        if self.definitions.pop(name, None) is not None:
-            self._definitions_changed()
+        """Remove the persistent definition of ``name``, if any.
 
-    def _definitions_changed(self) -> None:
+        Raises:
+            OSError: writing the definitions failed; nothing changed.
+        """
+        if name in self.definitions:
+            self._change_definitions(
+                {key: value for key, value in self.definitions.items() if key != name}
+            )
+
+    def _change_definitions(self, definitions: dict[str, Domain]) -> None:
+        # Written out first: memory changes only once the write succeeded.
         if self.on_definitions_changed is not None:
-            self.on_definitions_changed(self.definitions)
+            self.on_definitions_changed(definitions)
+        self.definitions.clear()
+        self.definitions.update(definitions)

@@ -36,6 +36,9 @@ ACTION_ERRORS = (MigratorError, OSError)
 #: Carries out one action; returns nothing, raises on failure.
 Executor = Callable[[Action], Awaitable[None]]
 
+#: Ends a job that is over (its side forgets it and deletes its record).
+Closer = Callable[["JobRunner"], Awaitable[None]]
+
 
 class JobRunner:
     """Feeds one job's events to its machine and carries out the resulting actions."""
@@ -47,12 +50,18 @@ class JobRunner:
         job: PhaseJob,
         record: JobRecord,
         execute: Executor,
+        on_done: Closer | None = None,
     ) -> None:
+        """``on_done`` is awaited when an event from the instance ended a job that no
+        phase request was driving (:attr:`PhaseJob.unattended`): a post-copy migration that
+        completed by itself, a QEMU that exited meanwhile. Otherwise the phase request that
+        comes next (Finish, Confirm, or the peer's loss) closes the job."""
         self.host = host
         self.job = job
         self.record = record
         self.journal = RollbackJournal()
         self._execute = execute
+        self._on_done = on_done
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition(self._lock)
         self._watcher: asyncio.Task[None] | None = None
@@ -185,8 +194,11 @@ class JobRunner:
                 translated = _translate(event)
                 if translated is None:
                     continue
+                unattended = self.job.unattended
                 with contextlib.suppress(Exception):
                     await self.feed(translated)
+                if unattended and self.job.done and self._on_done is not None:
+                    await self._on_done(self)
                 if self.job.done or event.kind is EventKind.EXITED:
                     return
 

@@ -47,6 +47,8 @@ class DestinationAPI(Protocol):
 class SourceResumeAPI(Protocol):
     async def begin_resume(self, name: str) -> bytes: ...
 
+    async def confirm(self, name: str, *, cookie: bytes | None, cancelled: bool) -> None: ...
+
     async def perform_resume(self, name: str, *, uri: str) -> None: ...
 
     async def confirm_resume(self, name: str) -> None: ...
@@ -107,7 +109,12 @@ async def resume_postcopy(
             for another attempt.
     """
     await source.begin_resume(name)
-    uri = await destination.prepare_resume(name)
+    try:
+        uri = await destination.prepare_resume(name)
+    except Exception:
+        # The source goes back to post-copy-failed, ready for another attempt.
+        await _quietly(source.confirm(name, cookie=None, cancelled=True))
+        raise
     try:
         await source.perform_resume(name, uri=uri)
     except Exception:

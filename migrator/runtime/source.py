@@ -165,7 +165,11 @@ class SourceSide:
             definition=xml,
         )
         runner = JobRunner(
-            host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
+            host=self.host,
+            job=job,
+            record=record,
+            execute=partial(self._carry_out, name),
+            on_done=self._close,
         )
         outgoing = _Outgoing(runner=runner, domain=domain, instance=instance, params=pset)
         self._jobs[name] = outgoing
@@ -203,20 +207,22 @@ class SourceSide:
 
     async def cancel(self, name: str) -> None:
         """Abort the outgoing job of ``name`` (``domjobabort``)."""
-        await self._outgoing(name).runner.feed(Cancel())
-        await self._end_if_done(name)
+        runner = self._outgoing(name).runner
+        await runner.feed(Cancel())
+        await self._close(runner)
 
     async def peer_lost(self, name: str) -> None:
         """The destination or the controlling client went away in the middle of the job."""
-        await self._outgoing(name).runner.feed(PeerLost())
-        await self._end_if_done(name)
+        runner = self._outgoing(name).runner
+        await runner.feed(PeerLost())
+        await self._close(runner)
 
     async def destination_lost(self, name: str) -> None:
         """The destination went away while Perform runs (peer-to-peer): the migration is
         cancelled. Once Perform is over nothing happens here: Finish and Confirm decide."""
         runner = self._outgoing(name).runner
         await runner.feed_if(PeerLost(), when=lambda: runner.job.state is SourcePhase.PERFORM3)
-        await self._end_if_done(name)
+        await self._close(runner)
 
     # -- Confirm -------------------------------------------------------------------------
 
@@ -226,7 +232,7 @@ class SourceSide:
         if cookie:
             cookiejar.read(self.host, cookie, domain=outgoing.domain, consumer=CookiePhase.CONFIRM)
         await outgoing.runner.feed(Confirm(cancelled=cancelled))
-        await self._end_if_done(name)
+        await self._close(outgoing.runner)
 
     # -- post-copy resume ------------------------------------------------------------------
 
@@ -272,7 +278,7 @@ class SourceSide:
     async def confirm_resume(self, name: str) -> None:
         outgoing = self._outgoing(name)
         await outgoing.runner.feed(ConfirmResume())
-        await self._end_if_done(name)
+        await self._close(outgoing.runner)
 
     # -- after a restart -------------------------------------------------------------------
 
@@ -309,7 +315,11 @@ class SourceSide:
         )
         name = record.domain
         runner = JobRunner(
-            host=self.host, job=job, record=record, execute=partial(self._carry_out, name)
+            host=self.host,
+            job=job,
+            record=record,
+            execute=partial(self._carry_out, name),
+            on_done=self._close,
         )
         self._jobs[name] = _Outgoing(
             runner=runner,
@@ -422,8 +432,12 @@ class SourceSide:
         except KeyError:
             raise HostError(f"domain '{name}' is not defined", domain=name) from None
 
-    async def _end_if_done(self, name: str) -> None:
-        if self._jobs[name].runner.job.done:
+    async def _close(self, runner: JobRunner) -> None:
+        """End ``runner``'s job if it is over and still open: a job may end through a phase
+        request and through QEMU's events at once, and is closed only once."""
+        name = runner.record.domain
+        outgoing = self._jobs.get(name)
+        if outgoing is not None and outgoing.runner is runner and runner.job.done:
             await self._finish(name)
 
     async def _finish(self, name: str) -> None:

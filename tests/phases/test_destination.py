@@ -147,3 +147,29 @@ def test_cancelled_finish_after_the_incoming_guest_exited_is_accepted() -> None:
     job.handle(GuestLost(detail="incoming migration failed"))
     assert job.handle(Finish(cancelled=True)) == []
     assert job.state is DestinationPhase.GUEST_LOST
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_finish_after_the_postcopy_stream_paused_keeps_the_guest(cancelled: bool) -> None:
+    job = prepared(LIVE | F.POSTCOPY)
+    job.handle(StatusChanged(MS.POSTCOPY_ACTIVE))
+    job.handle(StatusChanged(MS.POSTCOPY_PAUSED))
+    assert names(job.handle(Finish(cancelled=cancelled))) == ["ResumeGuest"]
+    assert job.state is DestinationPhase.POSTCOPY_FAILED
+    assert not job.done
+
+
+def test_cancelled_finish_during_postcopy_keeps_the_guest() -> None:
+    job = prepared(LIVE | F.POSTCOPY)
+    job.handle(StatusChanged(MS.POSTCOPY_ACTIVE))
+    assert names(job.handle(Finish(cancelled=True))) == ["ResumeGuest"]
+    assert job.state is DestinationPhase.POSTCOPY_FAILED
+
+
+def test_postcopy_is_remembered_after_the_stream_failed() -> None:
+    job = prepared(LIVE | F.POSTCOPY)
+    job.handle(StatusChanged(MS.POSTCOPY_ACTIVE))
+    job.handle(StatusChanged(MS.FAILED))
+    assert job.postcopy_started
+    assert "KillGuest" not in names(job.handle(Finish(cancelled=False)))
+    assert job.state is DestinationPhase.POSTCOPY_FAILED

@@ -127,3 +127,16 @@ def test_in_postcopy_resumes_a_guest_left_paused() -> None:
 
 def test_in_postcopy_completed_ends_the_job() -> None:
     assert dst(DP.POSTCOPY_FAILED, status=MS.COMPLETED, run=RS.RUNNING) == (["RestoreParams"], None)
+
+
+@pytest.mark.parametrize("status", [MS.POSTCOPY_ACTIVE, MS.POSTCOPY_PAUSED])
+def test_in_prepare_with_qemu_in_postcopy_keeps_the_guest(status: MS) -> None:
+    assert dst(DP.PREPARE, status=status) == (["ResumeGuest"], DP.POSTCOPY_FAILED)
+
+
+def test_in_prepare_after_postcopy_completed_keeps_the_guest() -> None:
+    decision = recover_destination(
+        DP.PREPARE, flags=F.LIVE, status=MS.COMPLETED, run_state=RS.PAUSED, postcopy=True
+    )
+    assert [a.name for a in decision.actions] == ["ResumeGuest", "RestoreParams"]
+    assert decision.phase is None

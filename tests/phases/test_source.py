@@ -233,3 +233,32 @@ def test_confirm_after_the_guest_was_lost_is_accepted() -> None:
     job = performing()
     job.handle(GuestLost())
     assert job.handle(Confirm(cancelled=True)) == []
+
+
+def test_a_resume_that_fails_before_perform_goes_back_to_postcopy_failed() -> None:
+    job = performing(LIVE | F.POSTCOPY)
+    job.handle(StatusChanged(MS.POSTCOPY_ACTIVE))
+    job.handle(StatusChanged(MS.POSTCOPY_PAUSED))
+    job.handle(BeginResume(status=MS.POSTCOPY_PAUSED))
+    assert job.handle(Confirm(cancelled=True)) == []
+    assert job.state is SourcePhase.POSTCOPY_FAILED
+    assert names(job.handle(BeginResume(status=MS.POSTCOPY_PAUSED))) == ["EmitCookie"]
+
+
+def test_confirm_resume_ends_the_job() -> None:
+    job = performing(LIVE | F.POSTCOPY)
+    job.handle(StatusChanged(MS.POSTCOPY_ACTIVE))
+    job.handle(StatusChanged(MS.POSTCOPY_PAUSED))
+    job.handle(BeginResume(status=MS.POSTCOPY_PAUSED))
+    job.handle(PerformResume())
+    job.handle(StatusChanged(MS.POSTCOPY_ACTIVE))
+    job.handle(ConfirmResume())
+    assert job.done
+
+
+def test_only_postcopy_failed_waits_unattended() -> None:
+    job = performing(LIVE | F.POSTCOPY)
+    assert not job.unattended
+    job.handle(StatusChanged(MS.POSTCOPY_ACTIVE))
+    job.handle(PeerLost())
+    assert job.unattended

@@ -14,14 +14,16 @@ import pytest
 from cookies import CookieError
 from migrator.drivers.sim import Fault, FaultKind, FaultPoint, Link, Operation, Workload
 from migrator.phases import DestinationPhase, PhaseRefused, SourcePhase
+from migrator.runtime.destination import DestinationSide
 from migrator.runtime.host import HostError
 from migrator.runtime.protocol import resume_postcopy
+from migrator.runtime.restart import reattach
 from migrator.runtime.source import MigrationFailed
 from migrator.status import MigrationStatus as MS
 from migrator.status import RunState
 from params import MigrationFlag as F
 
-from .cluster import LIVE_P2P, Cluster, MiB, make_domain
+from .cluster import LIVE_P2P, Cluster, MiB, make_domain, sides_of
 
 #: A guest that dirties memory faster than the default link can carry: never converges.
 BUSY = Workload(working_set_bytes=512 * MiB, dirty_rate_bytes_s=4096 * MiB)
@@ -252,17 +254,16 @@ async def postcopy_switched(cluster: Cluster) -> asyncio.Task[None]:
     return migration
 
 
+#: The link goes down for 5 s right after the switch to post-copy.
+LINK_DOWN_AFTER_SWITCH = Fault(
+    FaultKind.LINK_DOWN, "host-a", FaultPoint.on_status(MS.POSTCOPY_ACTIVE), duration_ms=5_000
+)
+
+
 async def postcopy_failed() -> Cluster:
     """A post-copy migration whose link went down for 5 s right after the switch."""
     cluster = await started(BUSY)
-    cluster.world.inject(
-        Fault(
-            FaultKind.LINK_DOWN,
-            "host-a",
-            FaultPoint.on_status(MS.POSTCOPY_ACTIVE),
-            duration_ms=5_000,
-        )
-    )
+    cluster.world.inject(LINK_DOWN_AFTER_SWITCH)
     with pytest.raises(MigrationFailed):
         await (await postcopy_switched(cluster))
     return cluster
@@ -324,3 +325,140 @@ async def test_slow_link_converges_only_with_auto_converge() -> None:
     )
     await cluster.migrate("vm", flags=LIVE_P2P | F.AUTO_CONVERGE)
     assert await cluster.running_on("vm") == ["host-b"]
+
+
+# -- Jobs that end or break while no phase request drives them ------------------------------
+
+
+async def postcopy_performed(cluster: Cluster) -> None:
+    """Begin, Prepare and a Perform that switched to post-copy, driven by hand."""
+    source = cluster.source(cluster.a)
+    destination = cluster.destination(cluster.b)
+    flags = LIVE_P2P | F.POSTCOPY
+    begin = await source.begin("vm", flags=flags, typed={})
+    prepared = await destination.prepare(cookie=begin.cookie, xml=begin.xml, flags=flags, typed={})
+    perform = asyncio.create_task(source.perform("vm", cookie=prepared.cookie, uri=prepared.uri))
+    await until(cluster, lambda: source.job("vm").last_status is MS.ACTIVE)
+    await source.switch_to_postcopy("vm")
+    await perform
+
+
+def assert_no_job_left(cluster: Cluster) -> None:
+    for host in (cluster.a, cluster.b):
+        source, destination = cluster.source(host), cluster.destination(host)
+        assert not source._jobs and not destination._jobs, host.name
+        assert host.status.names() == [], host.name
+
+
+async def test_postcopy_completing_unattended_closes_both_jobs() -> None:
+    cluster = await started(BUSY)
+    await postcopy_performed(cluster)
+    # Both daemons lose their connection: each side waits in post-copy-failed ...
+    await cluster.source(cluster.a).peer_lost("vm")
+    await cluster.destination(cluster.b).abandon("vm")
+    # ... and the stream, which still moves, completes with nobody driving it.
+    await until(cluster, lambda: not cluster.source(cluster.a)._jobs)
+    await until(cluster, lambda: not cluster.destination(cluster.b)._jobs)
+    assert_no_job_left(cluster)
+    assert await cluster.alive_on("vm") == ["host-b"]
+    await cluster.migrate("vm", source=cluster.b)
+    assert await cluster.alive_on("vm") == ["host-a"]
+
+
+async def test_losing_the_source_after_the_incoming_guest_exited_closes_the_job() -> None:
+    cluster = await started()
+    cluster.world.inject(crash("host-b", MS.ACTIVE))
+    source = cluster.source(cluster.a)
+    destination = cluster.destination(cluster.b)
+    begin = await source.begin("vm", flags=LIVE_P2P, typed={})
+    prepared = await destination.prepare(
+        cookie=begin.cookie, xml=begin.xml, flags=LIVE_P2P, typed={}
+    )
+    with pytest.raises(MigrationFailed):
+        await source.perform("vm", cookie=prepared.cookie, uri=prepared.uri)
+    await source.confirm("vm", cookie=None, cancelled=True)
+    # The destination daemon never hears Finish: its connection to the source drops.
+    await destination.abandon("vm")
+    assert_no_job_left(cluster)
+    await cluster.migrate("vm")
+    assert await cluster.running_on("vm") == ["host-b"]
+
+
+async def test_finish_after_the_postcopy_stream_paused_kills_neither_side() -> None:
+    cluster = await started(BUSY)
+    cluster.world.inject(LINK_DOWN_AFTER_SWITCH)
+    await postcopy_performed(cluster)
+    destination = cluster.destination(cluster.b)
+    await until(cluster, lambda: destination.job("vm").last_status is MS.POSTCOPY_PAUSED)
+    # Finish comes only now, as it does when the daemons' calls wait out the partition.
+    with pytest.raises(MigrationFailed):
+        await destination.finish("vm", cookie=None, cancelled=False)
+    assert destination.job("vm").state is DestinationPhase.POSTCOPY_FAILED
+    await cluster.source(cluster.a).confirm("vm", cookie=None, cancelled=True)
+    assert cluster.source(cluster.a).job("vm").state is SourcePhase.POSTCOPY_FAILED
+    assert await cluster.alive_on("vm") == ["host-a", "host-b"]
+    assert await cluster.running_on("vm") == ["host-b"]
+    await cluster.world.sleep(10_000)
+    await resume_postcopy(cluster.source(cluster.a), destination, "vm")
+    assert await cluster.alive_on("vm") == ["host-b"]
+    assert_no_job_left(cluster)
+
+
+async def test_destination_restarted_in_prepare_keeps_a_guest_in_postcopy() -> None:
+    cluster = await started(BUSY, memory_mib=4096)
+    cluster.world.set_link("host-a", "host-b", link=Link(bandwidth_bytes_s=1000 * MiB))
+    await postcopy_performed(cluster)
+    record = cluster.b.status.load("vm")
+    assert record is not None and record.phase == DestinationPhase.PREPARE.value
+    await cluster.destination(cluster.b).detach()
+    cluster.b.guests.clear()
+    sides = sides_of(cluster.b)
+    cluster.sides["host-b"] = sides
+    (resolved,) = await reattach(cluster.b, source=sides[0], destination=sides[1])
+    # Kept in post-copy-failed, or ended at once if the stream completed meanwhile.
+    planned = [action.name for action in resolved.recovery.actions]
+    assert planned[:1] == ["ResumeGuest"]
+    assert "KillGuest" not in planned
+    # Finish never came: the source rolls back to post-copy-failed; the stream completes.
+    await cluster.source(cluster.a).confirm("vm", cookie=None, cancelled=True)
+    await until(cluster, lambda: not cluster.source(cluster.a)._jobs)
+    await until(cluster, lambda: not cluster.destination(cluster.b)._jobs)
+    assert await cluster.running_on("vm") == ["host-b"]
+    assert await cluster.alive_on("vm") == ["host-b"]
+    assert_no_job_left(cluster)
+
+
+class UnreachableDestination:
+    """A destination whose daemon cannot be reached for the resume."""
+
+    def __init__(self, inner: DestinationSide) -> None:
+        self.inner = inner
+
+    async def prepare_resume(self, name: str) -> str:
+        raise HostError("no answer from host-b", domain=name)
+
+    async def finish_resume(self, name: str) -> None:
+        await self.inner.finish_resume(name)
+
+    async def abandon(self, name: str) -> None:
+        await self.inner.abandon(name)
+
+
+async def test_a_resume_that_fails_before_perform_can_be_tried_again() -> None:
+    cluster = await postcopy_failed()
+    await cluster.world.sleep(10_000)
+    source = cluster.source(cluster.a)
+    destination = cluster.destination(cluster.b)
+    with pytest.raises(HostError, match="no answer"):
+        await resume_postcopy(source, UnreachableDestination(destination), "vm")
+    assert source.job("vm").state is SourcePhase.POSTCOPY_FAILED
+    await resume_postcopy(source, destination, "vm")
+    assert await cluster.alive_on("vm") == ["host-b"]
+
+
+async def test_a_resumed_migration_closes_both_jobs() -> None:
+    cluster = await postcopy_failed()
+    await cluster.world.sleep(10_000)
+    await resume_postcopy(cluster.source(cluster.a), cluster.destination(cluster.b), "vm")
+    assert_no_job_left(cluster)
+    assert cluster.source(cluster.a).completed["vm"].phase == SourcePhase.CONFIRM_RESUME.value

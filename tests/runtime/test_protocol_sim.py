@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import errno
 
-from migrator.drivers.sim import Fault, FaultKind, FaultPoint, Operation, Workload
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from migrator.drivers.sim import (
+    Fault,
+    FaultKind,
+    FaultPoint,
+    Operation,
+    SimDriver,
+    SimWorld,
+    Workload,
+)
+from migrator.runtime.host import Host
 from migrator.runtime.source import MigrationFailed
 from migrator.status import MigrationStatus
 from params import MigrationFlag as F
@@ -70,3 +82,22 @@ async def test_failed_migrate_command_rolls_back() -> None:
         await cluster.migrate("vm")
     assert await cluster.running_on("vm") == ["host-a"]
     assert await cluster.alive_on("vm") == ["host-a"]
+
+
+def test_a_definition_that_cannot_be_written_is_not_kept() -> None:
+    def disk_full(_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    host = Host(
+        name="h",
+        uuid="u",
+        driver=SimDriver(SimWorld(record_trace=False), "h"),
+        signing_key=Ed25519PrivateKey.generate(),
+    )
+    host.define(make_domain())
+    host.on_definitions_changed = disk_full
+    with pytest.raises(OSError):
+        host.define(make_domain(name="other"))
+    with pytest.raises(OSError):
+        host.undefine("vm")
+    assert sorted(host.definitions) == ["vm"]
