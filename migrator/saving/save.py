@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
+from cookies import Cookie, to_xml
 from migrator.drivers.base import DriverError, EventKind, Instance, InstanceEvent
 from migrator.runtime.host import Host
 from migrator.saveimage import ImageFormat, Magic, build_data
@@ -46,6 +47,15 @@ class SaveSettings:
     bypass_cache: bool
 
 
+def save_cookie(host: Host, name: str) -> str:
+    """The cookie libvirt writes into a save image: who the guest is and which host saved it
+    (libvirt adds the guest CPU as first requested; the definitions here keep it as is)."""
+    domain = host.guest(name).domain
+    return to_xml(
+        Cookie(name=domain.name, uuid=str(domain.uuid), hostname=host.name, hostuuid=host.uuid)
+    )
+
+
 async def save_guest(host: Host, job: SaveJob, settings: SaveSettings) -> None:
     """Write guest ``job.domain`` into ``job.path``, then stop it.
 
@@ -62,7 +72,7 @@ async def save_guest(host: Host, job: SaveJob, settings: SaveSettings) -> None:
     was_running = (await instance.run_state()).cpus_running
     header, data = build_data(
         xml=settings.xml,
-        cookie=None,
+        cookie=save_cookie(host, job.domain),
         was_running=was_running if settings.running_after is None else settings.running_after,
         format=settings.image_format,
         magic=Magic.PARTIAL,

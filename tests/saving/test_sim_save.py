@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cookies import JobOperation
+from cookies import JobOperation, from_xml
 from migrator.domain import FormatFlag, format_domain, parse_domain
 from migrator.drivers.base import MigrationStatus, RunState
 from migrator.drivers.sim import Fault, FaultKind, FaultPoint
@@ -71,9 +71,13 @@ async def test_a_save_writes_a_complete_image_and_stops_the_guest(sim: SimSaving
     assert header.version == 2
     assert header.was_running
     assert header.format is ImageFormat.RAW
-    assert cookie is None
+    assert cookie is not None
+    saved_by = from_xml(cookie)
+    assert (saved_by.name, saved_by.uuid) == ("vm", str(live.uuid))
+    assert (saved_by.hostname, saved_by.hostuuid) == (sim.host.name, sim.host.uuid)
     assert xml == format_domain(live, flags=IMAGE_FLAGS)
-    assert header.data_len == len(xml.encode()) + 1 + PADDING
+    assert header.cookie_offset == len(xml.encode()) + 1
+    assert header.data_len == header.cookie_offset + len(cookie.encode()) + 1 + PADDING
     assert raw[92 + header.data_len :][:4] == b"QEVM"
     assert stat.S_IMODE(sim.image().stat().st_mode) == 0o600
 
