@@ -5,7 +5,7 @@ Expected failures print one line on stderr and exit non-zero; no traceback reach
 
 from __future__ import annotations
 
-from migrator.cli import domain_cmd, job_cmd
+from migrator.cli import domain_cmd, job_cmd, save_cmd
 from migrator.cli.app import main
 from migrator.cli.certs_cmd import certs_group
 from migrator.cli.connection import add_connection_options
@@ -28,6 +28,7 @@ for _command in (
     *domain_cmd.COMMANDS,
     migrate_command,
     *job_cmd.COMMANDS,
+    *save_cmd.COMMANDS,
     event_command,
     demo_command,
     daemon_command,

@@ -1,5 +1,8 @@
 """Domain commands with virsh's names: ``define``, ``undefine``, ``start``, ``shutdown``,
-``destroy``, ``suspend``, ``resume``, ``list``, ``dominfo``, ``dumpxml``."""
+``destroy``, ``suspend``, ``resume``, ``list``, ``dominfo``, ``dumpxml``.
+
+A shut-off domain with a managed-save image is listed as ``saved`` (as ``virsh list
+--managed-save`` shows it); ``dominfo`` says ``Managed save: yes``."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from migrator.cli.connection import run_with_client
 from migrator.cli.domain_action import domain_action
 from migrator.cli.output import echo_fields, echo_json
 from migrator.client import Client
-from migrator.client.types import DomainInfo, DomainSummary, operation_label
+from migrator.client.types import DomainInfo, DomainState, DomainSummary, operation_label
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -55,7 +58,7 @@ def list_command(include_inactive: bool, names_only: bool, as_json: bool) -> Non
 def domain_table(domains: Sequence[DomainSummary]) -> list[str]:
     """``virsh list``'s layout: a header, a rule, one line per domain."""
     rows = [("Name", "State", "Persistent")] + [
-        (domain.name, domain.state.value, _yes_no(domain.persistent)) for domain in domains
+        (domain.name, _state_word(domain), _yes_no(domain.persistent)) for domain in domains
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(2)]
     lines = [
@@ -87,6 +90,7 @@ def dominfo_rows(info: DomainInfo) -> list[tuple[str, str]]:
         ("CPU(s)", str(info.vcpus)),
         ("Max memory", f"{info.memory_kib} KiB"),
         ("Persistent", _yes_no(info.persistent)),
+        ("Managed save", _yes_no(info.managed_save)),
         ("Job", "none" if info.job is None else operation_label(info.job)),
     ]
 
@@ -112,6 +116,12 @@ def dumpxml_command(
         echo_json({"name": domain, "xml": xml})
     else:
         click.echo(xml.rstrip("\n"))
+
+
+def _state_word(domain: DomainSummary) -> str:
+    if domain.managed_save and domain.state is DomainState.SHUTOFF:
+        return "saved"
+    return domain.state.value
 
 
 def _yes_no(value: bool) -> str:

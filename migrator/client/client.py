@@ -150,9 +150,90 @@ class Client:
             migratable=migratable,
             security_info=security_info,
         )
-        if not isinstance(answer, str):
-            raise bad_answer("domain.xml must return text")
-        return answer
+        return _text(answer, "domain.xml")
+
+    # -- save and restore ---------------------------------------------------------------------
+
+    async def save(
+        self,
+        name: str,
+        path: Path | str,
+        *,
+        running: bool | None = None,
+        xml: str | None = None,
+        bypass_cache: bool = False,
+    ) -> JobInfo:
+        """Save running ``name`` into the file ``path`` (on the daemon's host, absolute) and
+        stop it; the completed job. ``running``: the state a restore brings it into (None:
+        the state it has now); ``xml``: its definition in the image instead.
+
+        Raises:
+            ClientError: ``no-domain``, ``invalid-state``, ``busy``, ``invalid-argument``,
+                or the save failed (``save-failed``, ``save-cancelled``, ``image-io``, ...;
+                the guest runs on).
+        """
+        answer = await self._call(
+            "domain.save",
+            name=name,
+            path=str(path),
+            running=running,
+            xml=xml,
+            bypass_cache=bypass_cache,
+        )
+        return JobInfo.from_wire(answer)
+
+    async def restore(
+        self, path: Path | str, *, running: bool | None = None, xml: str | None = None
+    ) -> DomainSummary:
+        """Start the guest saved in ``path``; its summary. The image stays.
+
+        Raises:
+            ClientError: ``incomplete-image`` ("save image is incomplete"), ``bad-magic``,
+                ``invalid-state`` (it runs already), ``invalid-argument``, ``restore-failed``,
+                ``image-io``, ...
+        """
+        answer = await self._call("domain.restore", path=str(path), running=running, xml=xml)
+        return DomainSummary.from_wire(answer)
+
+    async def managed_save(
+        self, name: str, *, running: bool | None = None, bypass_cache: bool = False
+    ) -> JobInfo:
+        """Save persistent running ``name`` into its managed-save image (its next
+        :meth:`start` restores it); the completed job."""
+        answer = await self._call(
+            "domain.managed_save", name=name, running=running, bypass_cache=bypass_cache
+        )
+        return JobInfo.from_wire(answer)
+
+    async def managed_save_remove(self, name: str) -> bool:
+        """Remove ``name``'s managed-save image; whether there was one."""
+        return _boolean(await self._call("domain.managed_save_remove", name=name))
+
+    async def managed_save_dumpxml(self, name: str, *, security_info: bool = False) -> str:
+        """The definition in ``name``'s managed-save image."""
+        answer = await self._call("domain.managed_save_xml", name=name, security_info=security_info)
+        return _text(answer, "domain.managed_save_xml")
+
+    async def managed_save_define(
+        self, name: str, xml: str, *, running: bool | None = None
+    ) -> bool:
+        """Replace the definition in ``name``'s managed-save image (and, unless None, the
+        state its restore brings it into); whether anything changed."""
+        answer = await self._call("domain.managed_save_define", name=name, xml=xml, running=running)
+        return _boolean(answer)
+
+    async def save_image_dumpxml(self, path: Path | str, *, security_info: bool = False) -> str:
+        """The definition in the save image ``path``."""
+        answer = await self._call("image.xml", path=str(path), security_info=security_info)
+        return _text(answer, "image.xml")
+
+    async def save_image_define(
+        self, path: Path | str, xml: str, *, running: bool | None = None
+    ) -> bool:
+        """Replace the definition in the save image ``path`` (and, unless None, the state its
+        restore brings the guest into); whether anything changed."""
+        answer = await self._call("image.define", path=str(path), xml=xml, running=running)
+        return _boolean(answer)
 
     # -- migration ----------------------------------------------------------------------------
 
@@ -306,3 +387,15 @@ class Client:
 
     async def _call(self, method: str, **params: Any) -> Any:
         return await self._session.call(method, params)
+
+
+def _text(answer: object, method: str) -> str:
+    if not isinstance(answer, str):
+        raise bad_answer(f"{method} must return text")
+    return answer
+
+
+def _boolean(answer: object) -> bool:
+    if not isinstance(answer, bool):
+        raise bad_answer("a boolean was expected")
+    return answer

@@ -127,6 +127,46 @@ class SyncClient:
             )
         )
 
+    def save(
+        self,
+        name: str,
+        path: Path | str,
+        *,
+        running: bool | None = None,
+        xml: str | None = None,
+        bypass_cache: bool = False,
+    ) -> JobInfo:
+        return self._loop.run(
+            self._client.save(name, path, running=running, xml=xml, bypass_cache=bypass_cache)
+        )
+
+    def restore(
+        self, path: Path | str, *, running: bool | None = None, xml: str | None = None
+    ) -> DomainSummary:
+        return self._loop.run(self._client.restore(path, running=running, xml=xml))
+
+    def managed_save(
+        self, name: str, *, running: bool | None = None, bypass_cache: bool = False
+    ) -> JobInfo:
+        return self._loop.run(
+            self._client.managed_save(name, running=running, bypass_cache=bypass_cache)
+        )
+
+    def managed_save_remove(self, name: str) -> bool:
+        return self._loop.run(self._client.managed_save_remove(name))
+
+    def managed_save_dumpxml(self, name: str, *, security_info: bool = False) -> str:
+        return self._loop.run(self._client.managed_save_dumpxml(name, security_info=security_info))
+
+    def managed_save_define(self, name: str, xml: str, *, running: bool | None = None) -> bool:
+        return self._loop.run(self._client.managed_save_define(name, xml, running=running))
+
+    def save_image_dumpxml(self, path: Path | str, *, security_info: bool = False) -> str:
+        return self._loop.run(self._client.save_image_dumpxml(path, security_info=security_info))
+
+    def save_image_define(self, path: Path | str, xml: str, *, running: bool | None = None) -> bool:
+        return self._loop.run(self._client.save_image_define(path, xml, running=running))
+
     def migrate(
         self,
         name: str,

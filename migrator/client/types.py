@@ -105,12 +105,14 @@ class HostInfo:
 
 @dataclass(frozen=True)
 class DomainSummary:
-    """One line of ``list``."""
+    """One line of ``list``; ``managed_save``: the domain has a managed-save image (its
+    next ``start`` restores it)."""
 
     name: str
     uuid: str
     state: DomainState
     persistent: bool
+    managed_save: bool = field(default=False, kw_only=True)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +120,7 @@ class DomainSummary:
             "uuid": self.uuid,
             "state": self.state.value,
             "persistent": self.persistent,
+            "managed_save": self.managed_save,
         }
 
     @classmethod
@@ -131,6 +134,7 @@ class DomainSummary:
             "uuid": d.text("uuid"),
             "state": d.choice("state", DomainState),
             "persistent": d.flag("persistent"),
+            "managed_save": d.flag("managed_save", False),
         }
 
 

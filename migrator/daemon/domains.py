@@ -1,6 +1,10 @@
 """The domain requests of the daemon's API: define, undefine, start, shutdown, destroy,
 suspend, resume, list, info and XML, with libvirt's refusals.
 
+``start`` restores a guest from its managed-save image when it has a usable one. Suspend and
+resume are allowed during the guest's outgoing migration, as libvirt allows them (a client's
+``--timeout`` policy suspends a migration that does not converge).
+
 Definitions and live definitions are on disk before each side effect: ``define`` stores the
 definition before it counts, ``start`` stores the live definition before QEMU starts.
 """
@@ -22,6 +26,7 @@ from migrator.daemon.events import EventHub
 from migrator.daemon.guests import GuestWatcher
 from migrator.daemon.host import DaemonHost
 from migrator.daemon.names import check_name
+from migrator.daemon.saves import Saves
 from migrator.domain import Domain, DomainError, FormatFlag, format_domain, parse_domain
 from migrator.drivers.base import DriverError, StartMode
 from migrator.errors import MigratorError
@@ -52,6 +57,7 @@ class Domains:
         jobs: DomainJobs,
         watcher: GuestWatcher,
         hub: EventHub,
+        saves: Saves,
         incoming: Callable[[], Mapping[str, str]],
     ) -> None:
         """``incoming()`` gives the definitions (XML) of the guests migrating in."""
@@ -59,6 +65,7 @@ class Domains:
         self.jobs = jobs
         self.watcher = watcher
         self.hub = hub
+        self.saves = saves
         self._incoming = incoming
 
     # -- definitions ---------------------------------------------------------------------------
@@ -86,17 +93,25 @@ class Domains:
         """Forget ``name``'s persistent definition (a running guest becomes transient).
 
         Raises:
-            RequestError: no such persistent domain, or a job on it.
+            RequestError: no such persistent domain, a managed-save image of it, or a job
+                on it.
         """
         if name not in self.host.definitions:
             self._missing(name, running_ok=False)
+        if self.saves.has_managed_save(name):
+            raise RequestError(
+                "Refusing to undefine while domain managed save image exists",
+                code=INVALID_STATE,
+            )
         with self.jobs.claim(name, label="undefine"):
             self.host.undefine(name)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, name: str, *, paused: bool) -> None:
-        """Start the defined domain ``name`` (its CPUs stopped with ``paused``).
+        """Start the defined domain ``name`` (its CPUs stopped with ``paused``): from its
+        managed-save image if it has a usable one (the image is removed once the guest runs
+        from it; a broken one is discarded and the guest boots fresh), else fresh.
 
         Raises:
             RequestError: no such domain, already running, a job on it, or QEMU could not
@@ -108,6 +123,9 @@ class Domains:
         if name in self.host.guests:
             raise RequestError(f"domain '{name}' is already running", code=INVALID_STATE)
         with self.jobs.claim(name, JobOperation.START):
+            if await self.saves.start_from_managed_save(name, paused=paused):
+                self.hub.lifecycle(name, LifecycleKind.STARTED, "restored")
+                return
             self.host.record_live(domain)
             try:
                 instance = await self.host.driver.start(
@@ -137,12 +155,14 @@ class Domains:
         self.hub.lifecycle(name, LifecycleKind.STOPPED, "destroyed")
 
     async def suspend(self, name: str) -> None:
-        with self.jobs.claim(name, label="suspend"):
+        """Pause the guest's CPUs (also during its outgoing migration)."""
+        with self._beside_migration_out(name, label="suspend"):
             await self._guest(name).instance.pause()
         self.hub.lifecycle(name, LifecycleKind.SUSPENDED, "paused")
 
     async def resume(self, name: str) -> None:
-        with self.jobs.claim(name, label="resume"):
+        """Run the guest's CPUs again (also during its outgoing migration)."""
+        with self._beside_migration_out(name, label="resume"):
             await self._guest(name).instance.resume()
         self.hub.lifecycle(name, LifecycleKind.RESUMED, "unpaused")
 
@@ -171,6 +191,7 @@ class Domains:
             memory_kib=domain.memory_kib,
             vcpus=domain.vcpus,
             job=self.jobs.operation(name),
+            managed_save=summary.managed_save,
         )
 
     def xml(self, name: str, *, inactive: bool, migratable: bool, security_info: bool) -> str:
@@ -196,6 +217,19 @@ class Domains:
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _beside_migration_out(
+        self, name: str, *, label: str
+    ) -> contextlib.AbstractContextManager[object]:
+        """Hold ``name`` for ``label``, unless its outgoing migration holds it: libvirt lets
+        that job share the guest with a suspend or a resume.
+
+        Raises:
+            RequestError: (``busy``) another job runs on ``name``.
+        """
+        if self.jobs.operation(name) is JobOperation.MIGRATION_OUT:
+            return contextlib.nullcontext()
+        return self.jobs.claim(name, label=label)
+
     def _active_names(self) -> set[str]:
         return set(self.host.guests) | set(self._incoming())
 
@@ -211,8 +245,10 @@ class Domains:
         return self._summary_of(domain, DomainState.SHUTOFF)
 
     def _summary_of(self, domain: Domain, state: DomainState) -> DomainSummary:
-        persistent = domain.name in self.host.definitions
-        return DomainSummary(domain.name, str(domain.uuid), state, persistent)
+        name = domain.name
+        persistent = name in self.host.definitions
+        managed_save = self.saves.has_managed_save(name)
+        return DomainSummary(name, str(domain.uuid), state, persistent, managed_save=managed_save)
 
     @staticmethod
     async def _state(guest: Guest) -> DomainState:

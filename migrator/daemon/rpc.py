@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from cookies import CookieError
@@ -26,12 +27,14 @@ from migrator.daemon.domains import Domains
 from migrator.daemon.errors import RequestError
 from migrator.daemon.events import EventHub
 from migrator.daemon.migration import Migrations
+from migrator.daemon.saves import Saves, save_error_details
 from migrator.domain import DomainError
 from migrator.drivers.base import DriverError
 from migrator.errors import MigratorError
 from migrator.phases import PhaseError
 from migrator.runtime.host import HostError
 from migrator.runtime.source import MigrationFailed
+from migrator.saving import SaveError
 from params import ParamsError
 from transport import Connection, MethodHandler, RemoteError
 
@@ -61,12 +64,21 @@ def to_remote(exc: Exception) -> RemoteError:
             return RemoteError(str(exc), code=MIGRATION_FAILED)
         case DriverError():
             return RemoteError(exc.message, code="operation-failed", details={"detail": exc.detail})
+        case SaveError():
+            code, details = save_error_details(exc)
+            return RemoteError(exc.message, code=code, details=details)
         case MigratorError():
             return RemoteError(exc.message, code=exc.code)
     raise TypeError(f"not an expected error: {exc!r}")
 
 
 _EXPECTED = (MigratorError, ParamsError, CookieError)
+
+
+def _running(p: Fields) -> bool | None:
+    """The optional ``running`` field: the state a restore brings the guest into (nil:
+    as it was saved)."""
+    return None if p.data.get("running") is None else p.flag("running")
 
 
 def _method(name: str, handler: Handler) -> MethodHandler:
@@ -92,6 +104,7 @@ def method_table(
     host_info: Callable[[], HostInfo],
     domains: Domains,
     migrations: Migrations,
+    saves: Saves,
     hub: EventHub,
 ) -> dict[str, MethodHandler]:
     """Every method the daemon serves, on its unix socket and its TLS listener."""
@@ -145,11 +158,58 @@ def method_table(
         return result.to_json()
 
     async def job_info(p: Fields, _: Connection) -> Any:
-        completed = p.flag("completed", False)
-        return (await migrations.job_info(p.text("name"), completed=completed)).to_json()
+        name, completed = p.text("name"), p.flag("completed", False)
+        if not completed and saves.saving(name):
+            return (await saves.job_info(name)).to_json()
+        return (await migrations.job_info(name, completed=completed)).to_json()
 
     async def job_abort(p: Fields, _: Connection) -> Any:
-        await migrations.abort(p.text("name"))
+        name = p.text("name")
+        if saves.saving(name):
+            await saves.abort(name)
+        else:
+            await migrations.abort(name)
+
+    # -- save and restore --------------------------------------------------------------------
+
+    async def save(p: Fields, _: Connection) -> Any:
+        info = await saves.save(
+            p.text("name"),
+            Path(p.text("path")),
+            running=_running(p),
+            xml=p.optional_text("xml"),
+            bypass_cache=p.flag("bypass_cache", False),
+        )
+        return info.to_json()
+
+    async def restore(p: Fields, _: Connection) -> Any:
+        summary = await saves.restore(
+            Path(p.text("path")), running=_running(p), xml=p.optional_text("xml")
+        )
+        return summary.to_json()
+
+    async def managed_save(p: Fields, _: Connection) -> Any:
+        info = await saves.managed_save(
+            p.text("name"), running=_running(p), bypass_cache=p.flag("bypass_cache", False)
+        )
+        return info.to_json()
+
+    async def managed_save_remove(p: Fields, _: Connection) -> Any:
+        return await saves.managed_save_remove(p.text("name"))
+
+    async def managed_save_xml(p: Fields, _: Connection) -> Any:
+        security_info = p.flag("security_info", False)
+        return await saves.managed_save_xml(p.text("name"), security_info=security_info)
+
+    async def managed_save_define(p: Fields, _: Connection) -> Any:
+        return await saves.managed_save_define(p.text("name"), p.text("xml"), running=_running(p))
+
+    async def image_xml(p: Fields, _: Connection) -> Any:
+        security_info = p.flag("security_info", False)
+        return await saves.image_xml(Path(p.text("path")), security_info=security_info)
+
+    async def image_define(p: Fields, _: Connection) -> Any:
+        return await saves.image_define(Path(p.text("path")), p.text("xml"), running=_running(p))
 
     async def set_speed(p: Fields, _: Connection) -> Any:
         await migrations.set_speed(p.text("name"), p.integer("bandwidth", minimum=0))
@@ -227,6 +287,14 @@ def method_table(
         "migration.get_speed": get_speed,
         "migration.set_max_downtime": set_max_downtime,
         "migration.postcopy": postcopy,
+        "domain.save": save,
+        "domain.restore": restore,
+        "domain.managed_save": managed_save,
+        "domain.managed_save_remove": managed_save_remove,
+        "domain.managed_save_xml": managed_save_xml,
+        "domain.managed_save_define": managed_save_define,
+        "image.xml": image_xml,
+        "image.define": image_define,
         "events.subscribe": subscribe,
         "migration.begin": begin,
         "migration.prepare": prepare,

@@ -14,6 +14,7 @@ from types import TracebackType
 
 from migrator.client.types import HostInfo
 from migrator.client.uri import tls_uri, unix_uri
+from migrator.daemon import faultpoints
 from migrator.daemon.claims import DomainJobs
 from migrator.daemon.config import DaemonConfig, DriverKind
 from migrator.daemon.domains import Domains
@@ -25,6 +26,7 @@ from migrator.daemon.peers import Peers
 from migrator.daemon.ports import MigrationPorts
 from migrator.daemon.progress import JobReporter
 from migrator.daemon.rpc import method_table
+from migrator.daemon.saves import Saves
 from migrator.daemon.state import StateDir
 from migrator.drivers.base import Driver
 from migrator.drivers.qemu import QEMUDriver
@@ -122,12 +124,14 @@ class Daemon:
         self._state = state
         try:
             self._parts = parts = _Parts.build(config, state, driver=self._make_driver())
+            faultpoints.install(parts, host=config.host_name)  # scenario replay only
             await parts.recover()
             server = Server(
                 method_table(
                     host_info=self.host_info,
                     domains=parts.domains,
                     migrations=parts.migrations,
+                    saves=parts.saves,
                     hub=parts.hub,
                 ),
                 limits=self._limits,
@@ -190,6 +194,7 @@ class _Parts:
         destination: DestinationSide,
         domains: Domains,
         migrations: Migrations,
+        saves: Saves,
     ) -> None:
         self.host = host
         self.hub = hub
@@ -199,6 +204,7 @@ class _Parts:
         self.destination = destination
         self.domains = domains
         self.migrations = migrations
+        self.saves = saves
 
     @classmethod
     def build(cls, config: DaemonConfig, state: StateDir, *, driver: Driver) -> _Parts:
@@ -227,6 +233,7 @@ class _Parts:
             host, listen_uri=MigrationPorts(config.incoming_address, ports).listen_uri
         )
         jobs.follow(source, destination)
+        saves = Saves(host, jobs=jobs, hub=hub, reporter=reporter)
         return cls(
             host=host,
             hub=hub,
@@ -234,7 +241,14 @@ class _Parts:
             reporter=reporter,
             source=source,
             destination=destination,
-            domains=Domains(host, jobs=jobs, watcher=watcher, hub=hub, incoming=reporter.incoming),
+            domains=Domains(
+                host,
+                jobs=jobs,
+                watcher=watcher,
+                hub=hub,
+                saves=saves,
+                incoming=reporter.incoming,
+            ),
             migrations=Migrations(
                 host=host,
                 source=source,
@@ -244,6 +258,7 @@ class _Parts:
                 watcher=watcher,
                 peers=Peers(host, tls_dir=config.tls_dir),
             ),
+            saves=saves,
         )
 
     async def recover(self) -> None:

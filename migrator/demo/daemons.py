@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrator.daemon.config import DaemonConfig, DriverKind
 from migrator.daemon.service import RUN_DIR
 from migrator.demo.errors import DemoError
 from migrator.demo.guest import LOOPBACK
@@ -51,25 +52,15 @@ class DaemonSpec:
 
     def argv(self) -> list[str]:
         """The daemon's command line: a TLS listener on a free loopback port."""
-        argv = [
-            sys.executable,
-            "-m",
-            "migrator",
-            "daemon",
-            "--state-dir",
-            str(self.state_dir),
-            "--listen",
-            f"{LOOPBACK}:0",
-            "--tls-dir",
-            str(self.tls_dir),
-            "--host-name",
-            self.name,
-            "--driver",
-            self.driver,
-        ]
-        for client in self.allowed_clients:
-            argv += ["--allow-client", client]
-        return argv
+        config = DaemonConfig(
+            state_dir=self.state_dir,
+            listen=(LOOPBACK, 0),
+            tls_dir=self.tls_dir,
+            host_name=self.name,
+            driver=DriverKind(self.driver),
+            allow_clients=frozenset(self.allowed_clients),
+        )
+        return [sys.executable, "-m", "migrator", "daemon", *config.options()]
 
 
 class DaemonProcess:

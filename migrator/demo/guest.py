@@ -65,7 +65,7 @@ def guest_definition(
         uuid=uuid.uuid5(uuid.NAMESPACE_DNS, f"migrator-demo.{name}"),
         memory_kib=memory_mib * 1024,
         os=Os(arch=Arch.X86_64, machine="q35", kernel=None if kernel is None else str(kernel)),
-        devices=Devices(serials=(_serial_on(serial_port),)),
+        devices=Devices(serials=(serial_on(serial_port),)),
     )
 
 
@@ -73,7 +73,7 @@ def with_serial_port(domain: Domain, port: int) -> Domain:
     """``domain`` with COM1 on ``LOOPBACK:port`` instead: the definition a destination on
     the same machine needs, since the source's QEMU still holds the source's port."""
     return dataclasses.replace(
-        domain, devices=dataclasses.replace(domain.devices, serials=(_serial_on(port),))
+        domain, devices=dataclasses.replace(domain.devices, serials=(serial_on(port),))
     )
 
 
@@ -82,7 +82,8 @@ def definition_xml(domain: Domain) -> str:
     return format_domain(domain)
 
 
-def _serial_on(port: int) -> Serial:
+def serial_on(port: int) -> Serial:
+    """COM1 on a TCP socket listening at ``LOOPBACK:port``."""
     return Serial(
         type=CharType.TCP,
         source=CharSource(host=LOOPBACK, service=port, mode=SourceMode.BIND),

@@ -67,11 +67,18 @@ class SimHosts:
         assert uri is not None
         return uri
 
-    def cli(self, *arguments: str, host: str = "host-a", tls: bool = False) -> Result:
-        """Run ``migrator -c URI ARGUMENTS`` against ``host`` (over TLS with ``tls``)."""
+    def cli(
+        self,
+        *arguments: str,
+        host: str = "host-a",
+        tls: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        """Run ``migrator -c URI ARGUMENTS`` against ``host`` (over TLS with ``tls``), with
+        ``env`` added to the environment."""
         uri = self.tls_uri(host) if tls else self.unix_uri(host)
         options = ["-c", uri, "--tls-dir", str(self.client_tls_dir)]
-        return CliRunner().invoke(main, [*options, *arguments])
+        return CliRunner(env=env).invoke(main, [*options, *arguments])
 
     def define(self, name: str, *, memory_mib: int = 128, workload: Workload | None = None) -> Path:
         """Write a definition of guest ``name`` and define it on host-a through the CLI."""

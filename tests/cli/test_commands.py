@@ -25,7 +25,7 @@ def test_a_domain_from_definition_to_undefinition(sim_hosts: SimHosts) -> None:
     assert info["memory_kib"] == 128 * 1024
 
     assert sim_hosts.cli("suspend", "life").output == "Domain 'life' suspended\n"
-    assert "State:      paused" in sim_hosts.cli("dominfo", "life").output
+    assert "State:        paused" in sim_hosts.cli("dominfo", "life").output
     assert sim_hosts.cli("resume", "life").output == "Domain 'life' resumed\n"
 
     xml = sim_hosts.cli("dumpxml", "life", "--inactive")

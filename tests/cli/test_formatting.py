@@ -33,6 +33,7 @@ def test_list_layout() -> None:
         [
             DomainSummary("vm", UUID, DomainState.RUNNING, persistent=True),
             DomainSummary("database", UUID, DomainState.SHUTOFF, persistent=False),
+            DomainSummary("web", UUID, DomainState.SHUTOFF, persistent=True, managed_save=True),
         ]
     )
     assert lines == [
@@ -40,6 +41,7 @@ def test_list_layout() -> None:
         "----------------------------------",
         " vm         running    yes",
         " database   shut off   no",
+        " web        saved      yes",
     ]
 
 
@@ -54,6 +56,7 @@ def test_dominfo_rows() -> None:
         ("CPU(s)", "2"),
         ("Max memory", "131072 KiB"),
         ("Persistent", "yes"),
+        ("Managed save", "no"),
         ("Job", "migration-out"),
     ]
 

@@ -8,13 +8,14 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
+from migrator.demo.guest import LOOPBACK, serial_on
 from migrator.domain import Domain, format_domain
 from migrator.drivers.qemu.host import free_tcp_port
 from migrator.testguest.errors import SerialSourceError
 from migrator.testguest.heartbeat import HeartbeatMonitor
 from migrator.testguest.heartbeat_log import AnomalyKind, HeartbeatReport
 from migrator.testguest.kernel import build_kernel
-from tests.integration.qemu_cluster import LOOPBACK, GuestShape, guest_domain, serial_on
+from tests.integration.qemu_cluster import GuestShape, guest_domain
 
 #: How often a follower tries a serial port that does not listen yet.
 RETRY_S = 0.01

@@ -275,13 +275,21 @@ async def test_a_second_request_during_a_migration_is_busy_at_once(sim_pair: Sim
         for call in (
             lambda: sim_pair.ca.migrate("vm", sim_pair.b.unix_uri, flags=P2P),
             lambda: sim_pair.ca.destroy("vm"),
-            lambda: sim_pair.ca.suspend("vm"),
             lambda: sim_pair.ca.undefine("vm"),
         ):
             with pytest.raises(ClientError) as busy:
                 await call()
             assert busy.value.code == "busy"
             assert busy.value.message == "domain 'vm' is busy with migration-out"
+        # As libvirt, the outgoing migration lets the guest be suspended and resumed ...
+        await sim_pair.ca.suspend("vm")
+        assert (await sim_pair.ca.dominfo("vm")).state is DomainState.PAUSED
+        await sim_pair.ca.resume("vm")
+        assert (await sim_pair.ca.dominfo("vm")).state is DomainState.RUNNING
+        # ... but not the incoming guest.
+        with pytest.raises(ClientError) as incoming:
+            await sim_pair.cb.suspend("vm")
+        assert incoming.value.message == "domain 'vm' is busy with migration-in"
 
         info = await sim_pair.ca.dominfo("vm")
         assert info.job is JobOperation.MIGRATION_OUT

@@ -21,17 +21,8 @@ from pathlib import Path
 from types import TracebackType
 
 from cookies import generate_signing_key
-from migrator.domain import (
-    Arch,
-    CharSource,
-    CharType,
-    Devices,
-    Domain,
-    DomainType,
-    Os,
-    Serial,
-    SourceMode,
-)
+from migrator.demo.guest import LOOPBACK, guest_definition, serial_on
+from migrator.domain import Domain
 from migrator.drivers.base import InstanceGone, MigrationProgress, StartMode
 from migrator.drivers.qemu import Lifecycle, QEMUDriver, QEMUInstance
 from migrator.drivers.qemu.host import free_tcp_port
@@ -46,7 +37,6 @@ from migrator.testguest.memcheck import MemoryCheck
 from migrator.testguest.vm import guest_memory_mib
 from params import MigrationFlag
 
-LOOPBACK = "127.0.0.1"
 LIVE_P2P = MigrationFlag.LIVE | MigrationFlag.PEER2PEER
 #: How often a test samples QEMU's migration progress.
 SAMPLE_INTERVAL_S = 0.05
@@ -65,24 +55,11 @@ class GuestShape:
             raise ValueError(f"{self.memory_mib} MiB of RAM cannot hold {self}")
 
 
-def serial_on(port: int) -> Serial:
-    """COM1 on a TCP socket listening at ``LOOPBACK:port``."""
-    return Serial(
-        type=CharType.TCP,
-        source=CharSource(host=LOOPBACK, service=port, mode=SourceMode.BIND),
-    )
-
-
 def guest_domain(name: str, *, kernel: Path, memory_mib: int) -> Domain:
     """A q35 guest booting the test-guest ``kernel``, COM1 on a loopback TCP port (which
     each host's :class:`HeartbeatDriver` replaces with one of its own)."""
-    return Domain(
-        type=DomainType.KVM,
-        name=name,
-        uuid=uuid.uuid5(uuid.NAMESPACE_DNS, name),
-        memory_kib=memory_mib * 1024,
-        os=Os(arch=Arch.X86_64, machine="q35", kernel=str(kernel)),
-        devices=Devices(serials=(serial_on(free_tcp_port(LOOPBACK)),)),
+    return guest_definition(
+        name, kernel=kernel, memory_mib=memory_mib, serial_port=free_tcp_port(LOOPBACK)
     )
 
 
