@@ -29,6 +29,7 @@ _STYLES = {
     Verdict.FAILED: "bold red",
     Verdict.KNOWN_ISSUE: "yellow",
     Verdict.SKIPPED: "dim",
+    Verdict.UNSUPPORTED: "magenta",
 }
 
 

@@ -26,6 +26,7 @@ from migrator.scenario.model import (
     Step,
     StepKind,
 )
+from migrator.scenario.qemucluster import QemuCluster, UnsupportedHere
 from migrator.scenario.simcluster import SimCluster
 from migrator.scenario.trace import (
     TraceKind,
@@ -46,7 +47,10 @@ def sim_cluster(scenario: Scenario) -> Cluster:
 
 
 #: The cluster each driver replays on.
-CLUSTERS: dict[DriverName, ClusterFactory] = {DriverName.SIM: sim_cluster}
+CLUSTERS: dict[DriverName, ClusterFactory] = {
+    DriverName.SIM: sim_cluster,
+    DriverName.QEMU: QemuCluster.for_scenario,
+}
 
 
 def cluster_factory(driver: DriverName) -> ClusterFactory:
@@ -68,6 +72,8 @@ class Verdict(enum.Enum):
     KNOWN_ISSUE = "known issue"
     #: The scenario does not apply to the driver.
     SKIPPED = "skipped"
+    #: The scenario applies to the driver, but this machine cannot replay it.
+    UNSUPPORTED = "unsupported here"
 
 
 @dataclass(frozen=True)
@@ -281,7 +287,16 @@ async def replay(
     """
     if driver not in scenario.drivers:
         return ScenarioResult(scenario.name, scenario.path, driver, Verdict.SKIPPED)
-    cluster = (make_cluster or cluster_factory(driver))(scenario)
+    try:
+        cluster = (make_cluster or cluster_factory(driver))(scenario)
+    except UnsupportedHere as exc:
+        return ScenarioResult(
+            scenario.name,
+            scenario.path,
+            driver,
+            Verdict.UNSUPPORTED,
+            notes=(f"unsupported here: {exc}",),
+        )
     plan = FaultPlan(
         scenario.faults, cluster=cluster, hosts=scenario.hosts, guest=scenario.guest.name
     )

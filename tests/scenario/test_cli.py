@@ -91,13 +91,14 @@ def test_a_scenario_for_another_driver_is_skipped(tmp_path: Path) -> None:
     assert "skipped" in out
 
 
-def test_the_qemu_driver_is_refused_with_one_line() -> None:
-    code, _, err = run("--driver", "qemu", str(SCENARIOS / "live-migration.toml"))
-    assert code == 1
-    assert err.strip() == (
-        "error: scenarios cannot be replayed on the qemu driver yet: that needs the host"
-        " daemon and its client"
+def test_a_scenario_qemu_cannot_replay_here_says_why() -> None:
+    code, out, _ = run(
+        "--driver", "qemu", "--json", str(SCENARIOS / "slow-link-during-perform.toml")
     )
+    assert code == 0
+    [result] = json.loads(out)
+    assert result["verdict"] == "unsupported here"
+    assert "netem" in result["notes"][0]
 
 
 def test_a_bad_file_is_one_error_line(tmp_path: Path) -> None:
