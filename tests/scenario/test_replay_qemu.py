@@ -27,22 +27,6 @@ CONCURRENCY = 2
 ALLOWED_UNSUPPORTED = ("netem",)
 #: An unsupported-here reason that is a gap of the replay, not of the machine.
 NOT_REPLAYED_YET = "network lab"
-#: Scenarios that do not pass on qemu yet, and what is wrong.
-NOT_YET: dict[str, str] = {
-    "source-daemon-dies-without-restart": (
-        "real QEMU reaches pre-switchover before the destination gives up, and stays paused"
-        " there with nobody to resume it: the source guest is found paused, not running"
-    ),
-    "timeout-abort": (
-        "the test guest cannot dirty memory at 4096 MiB/s: on loopback the migration"
-        " converges before the 10 s timeout"
-    ),
-}
-
-
-#: Scenarios whose outcome on real QEMU depends on how loaded the machine is (a fault that
-#: must land before a fast copy ends): a failure is reported as expected, with what differed.
-TIMING_DEPENDENT = frozenset({"destination-daemon-dies-during-perform"})
 
 
 def qemu_scenarios() -> list[Path]:
@@ -73,16 +57,10 @@ def results() -> dict[str, ScenarioResult]:
 def test_scenario_on_qemu(path: Path, results: dict[str, ScenarioResult]) -> None:
     result = results[path.stem]
     passed = result.verdict in (Verdict.PASSED, Verdict.KNOWN_ISSUE)
-    if path.stem in NOT_YET:
-        if passed:
-            pytest.fail(f"passes on qemu now: remove it from NOT_YET ({NOT_YET[path.stem]})")
-        pytest.xfail(NOT_YET[path.stem])
     if result.verdict is Verdict.UNSUPPORTED:
         reason = " ".join(result.notes)
         if NOT_REPLAYED_YET in reason:
             pytest.xfail(reason)
         assert any(allowed in reason for allowed in ALLOWED_UNSUPPORTED), reason
         return
-    if not passed and path.stem in TIMING_DEPENDENT:
-        pytest.xfail(f"timing-dependent on a loaded machine: {result.first_difference}")
     assert passed, "\n".join([*result.differences, *result.trace])
