@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -38,7 +38,7 @@ def unavailable() -> str | None:
     """Why no lab can be built on this machine, or None when one can."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    missing = [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
+    missing = [tool for tool in ("ip", "tc", "ss") if shutil.which(tool) is None]
     if missing:
         return f"iproute2 is missing ({', '.join(missing)} not found)"
     return None
@@ -143,6 +143,30 @@ class NetLab:
             await asyncio.sleep(seconds)
         finally:
             await asyncio.shield(self.heal())
+
+    async def reset_connections(self, *, sparing: Iterable[int] = ()) -> None:
+        """Reset every TCP connection between the hosts, except those to or from a port in
+        ``sparing`` (each end sees its peer reset the connection).
+
+        Raises:
+            NetLabUnsupported: this kernel cannot destroy sockets (``ss -K``).
+            NetLabError: ``ss`` failed otherwise.
+        """
+        spared = " or ".join(f"sport = :{port} or dport = :{port}" for port in sorted(sparing))
+        for host, peer in ((self.a, self.b), (self.b, self.a)):
+            selector = f"dst {peer.address}"
+            if spared:
+                selector += f" and not ( {spared} )"
+            try:
+                await _run(*host.command(["ss", "-K", "-t", "-n", selector]))
+            except NetLabError as err:
+                if "Operation not supported" in err.stderr:
+                    raise NetLabUnsupported(
+                        "this kernel cannot destroy sockets (ss -K)",
+                        command=err.command,
+                        stderr=err.stderr,
+                    ) from None
+                raise
 
     async def shape(self, *, rate_kbit: int | None = None, delay_ms: float | None = None) -> None:
         """Slow the link both ways: at most ``rate_kbit`` kbit/s and/or ``delay_ms`` added

@@ -1,12 +1,16 @@
 """Two real daemons (``migrator daemon`` subprocesses, mutual TLS between them) running the
 test guest on real QEMU: the cluster scenarios replay on with ``--driver qemu``.
 
-Both hosts are this machine, on the loopback interface. The daemons report every fault point
+Both hosts are this machine: on the loopback interface, or, for a scenario that cuts or
+slows the link between them, each in a network namespace of its own
+(:mod:`migrator.netlab`), talking TLS over the lab's veth link, migration streams included
+(the runner reaches each daemon over its unix socket). The daemons report every fault point
 to the cluster over a unix socket and wait there while the fault fires
 (:mod:`migrator.daemon.faultpoints`), so that a fault acts at the very point the scenario
 names: a QEMU crash is a SIGKILL to the QEMU whose pidfile is in the daemon's run directory,
 a killed daemon a SIGKILL to the daemon (restarted on the same state directory), a dropped
-connection a reset of the connections relayed to a daemon's TLS port.
+connection a reset of the connections relayed to a daemon's TLS port (on loopback), a
+partition the lab's link down for a while, a slow link a token bucket on it.
 
 The guest is the test guest with the scenario's working set and dirty rate; its memory is
 capped at :data:`MAX_MEMORY_MIB` and its working set kept between :data:`MIN_WORKING_SET_MIB`
@@ -15,7 +19,8 @@ slow; the dirty rate is the scenario's (the guest dirties as fast as it can up t
 heartbeat is followed from every QEMU that runs it: two copies running at once show as
 heartbeats out of order, and the guest's own check of its memory pages as bad-page reports.
 Points reached while the guest is set up (it starts paused, until its heartbeat is
-followed) are not the scenario's: faults are armed from the first migration on.
+followed) are not the scenario's: faults are armed from the first migration on. COM1 is a
+unix socket in the cluster's directory, which the runner reaches from any namespace.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cookies import load_private_key
+from migrator import netlab
 from migrator.client import Client, ClientError
 from migrator.client.types import DomainState
 from migrator.daemon.atomic import TEMP_SUFFIX
@@ -55,7 +61,7 @@ from migrator.domain import (
     SourceMode,
     format_domain,
 )
-from migrator.drivers.qemu.host import free_tcp_port
+from migrator.netlab import NetLab
 from migrator.scenario.cluster import Check, Cluster, PointHandler
 from migrator.scenario.errors import ConnectionLost, ScenarioError
 from migrator.scenario.inprocess import cookie_features
@@ -80,6 +86,7 @@ from migrator.testguest.kernel import build_kernel
 from migrator.testguest.vm import guest_memory_mib
 from params import MigrationFlag
 from transport import certdir
+from transport.limits import Limits
 
 #: The guest's memory on qemu, at most (scenario sizes are meant for the simulator).
 MAX_MEMORY_MIB = 128
@@ -101,66 +108,114 @@ SETTLE_S = 1.0
 GUARD_S = 20.0
 #: How often a follower tries a serial port that does not listen yet.
 RETRY_S = 0.01
+MiB = 1024 * 1024
+#: How long a partition waits for the destination to load the guest's devices in post-copy.
+POSTCOPY_LOAD_S = 5.0
+#: Seconds after a cut by which both daemons have given up on each other (their keepalive
+#: notices a silent peer within one ping after it has been silent for long enough).
+PARTITION_FELT_S = Limits().silence_allowed + Limits().keepalive_interval
 
 
 class UnsupportedHere(ScenarioError):
     """The scenario cannot be replayed on this machine: ``reason`` says why."""
 
 
+def needs_lab(scenario: Scenario) -> bool:
+    """Whether ``scenario`` cuts or shapes the link: it runs in the network lab."""
+    kinds = {fault.kind for fault in scenario.faults}
+    return (
+        FaultKind.PARTITION in kinds
+        or FaultKind.SLOW_LINK in kinds
+        or scenario.hosts.rate_mib_s is not None
+    )
+
+
 def unsupported(scenario: Scenario) -> str | None:
     """Why ``scenario`` cannot be replayed on this cluster here, or None when it can."""
     if scenario.hosts.delay_ms or any(fault.delay_ms for fault in scenario.faults):
         return "a delay on the link needs the kernel's netem queueing discipline"
-    kinds = {fault.kind for fault in scenario.faults}
-    if FaultKind.PARTITION in kinds or FaultKind.SLOW_LINK in kinds:
-        return "partitions and slow links act on the network lab, not on loopback"
-    if scenario.hosts.rate_mib_s is not None:
-        return "a rate-limited link needs the network lab, not loopback"
+    if not needs_lab(scenario):
+        return None
+    reason = netlab.unavailable()
+    if reason is not None:
+        return f"partitions and slow links need the network lab: {reason}"
+    if scenario.migration.mode is Mode.DIRECT:
+        return "a direct migration in the lab needs TLS from outside its namespaces"
+    if any(fault.kind is FaultKind.PEER_DROPPED for fault in scenario.faults):
+        return "dropped connections are relayed on loopback only, not in the lab"
     return None
 
 
-def serial_on(port: int) -> Serial:
-    """COM1 on a TCP socket listening at ``LOOPBACK:port``."""
-    return Serial(
-        type=CharType.TCP, source=CharSource(host=LOOPBACK, service=port, mode=SourceMode.BIND)
-    )
+def rate_kbit(rate_mib_s: float) -> int:
+    """``rate_mib_s`` in kbit/s, at least 1."""
+    return max(1, int(rate_mib_s * MiB * 8 / 1000))
 
 
-def guest_domain(name: str, *, kernel: Path, memory_mib: int) -> Domain:
-    """A q35 guest booting the test-guest ``kernel``, COM1 on a fresh loopback port."""
+def serial_at(path: Path) -> Serial:
+    """COM1 on a unix socket listening at ``path``."""
+    return Serial(type=CharType.UNIX, source=CharSource(path=str(path), mode=SourceMode.BIND))
+
+
+def guest_domain(name: str, *, kernel: Path, memory_mib: int, serial: Path) -> Domain:
+    """A q35 guest booting the test-guest ``kernel``, COM1 on a unix socket at ``serial``."""
     return Domain(
         type=DomainType.KVM,
         name=name,
         uuid=uuid.uuid5(uuid.NAMESPACE_DNS, name),
         memory_kib=memory_mib * 1024,
         os=Os(arch=Arch.X86_64, machine="q35", kernel=str(kernel)),
-        devices=Devices(serials=(serial_on(free_tcp_port(LOOPBACK)),)),
+        devices=Devices(serials=(serial_at(serial),)),
     )
 
 
-def moved(domain: Domain) -> Domain:
-    """``domain`` with COM1 on a fresh port: its definition on the other host (both hosts
-    are this machine, so each needs a port of its own)."""
-    devices = dataclasses.replace(domain.devices, serials=(serial_on(free_tcp_port(LOOPBACK)),))
+def moved(domain: Domain, *, serial: Path) -> Domain:
+    """``domain`` with COM1 on the socket at ``serial``: its definition on the other host
+    (both hosts are this machine, so each needs a socket of its own)."""
+    devices = dataclasses.replace(domain.devices, serials=(serial_at(serial),))
     return dataclasses.replace(domain, devices=devices)
 
 
-def serial_port(domain: Domain) -> int:
-    service = domain.devices.serials[0].source.service
-    assert isinstance(service, int)
-    return service
+def serial_path(domain: Domain) -> Path:
+    path = domain.devices.serials[0].source.path
+    assert path is not None
+    return Path(path)
 
 
 class QemuCluster(Cluster):
     """Daemons for ``hosts`` (source first) in a fresh directory; build with :meth:`create`."""
 
-    def __init__(self, root: Path, *, hosts: tuple[str, str], same_uuid: bool) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        hosts: tuple[str, str],
+        same_uuid: bool,
+        in_lab: bool = False,
+        rate_mib_s: float | None = None,
+    ) -> None:
         self.trace = Trace()
         self.points = PointHandler()
         self.hosts = hosts
         self.roles = dict(zip(hosts, Role, strict=True))
         self.root = root
         self._same_uuid = same_uuid
+        self._in_lab = in_lab
+        self._rate_mib_s = rate_mib_s
+        #: The network lab the daemons run in (None: on loopback).
+        self.lab: NetLab | None = None
+        self._serials = 0
+        #: The migration status QEMU last entered on each host.
+        self._status: dict[str, MigrationStatus] = {}
+        self._status_changed = asyncio.Condition()
+        #: When the guest's post-copy stalled (a host entered postcopy-paused), if it is.
+        self._stalled_since: float | None = None
+        #: Seconds the guest's post-copy has been stalled before.
+        self._stalled_s = 0.0
+        #: Until when what the last partition set off may still play out.
+        self._partition_felt_until = 0.0
+        #: The link's rates are the scenario's scaled down as the guest's working set is:
+        #: whether a migration converges stays the scenario's.
+        self._link_scale = 1.0
         self._points_path = root / "points.sock"
         self._points_server: asyncio.Server | None = None
         self.daemons: dict[str, DaemonProcess] = {}
@@ -197,18 +252,35 @@ class QemuCluster(Cluster):
             raise UnsupportedHere(reason)
         hosts = (scenario.hosts.source, scenario.hosts.destination)
         root = Path(tempfile.mkdtemp(prefix="mq", dir="/tmp"))
-        return cls(root, hosts=hosts, same_uuid=scenario.hosts.same_uuid)
+        return cls(
+            root,
+            hosts=hosts,
+            same_uuid=scenario.hosts.same_uuid,
+            in_lab=needs_lab(scenario),
+            rate_mib_s=scenario.hosts.rate_mib_s,
+        )
+
+    def _fresh_serial(self) -> Path:
+        self._serials += 1
+        return self.root / f"com{self._serials}.sock"
 
     async def _start(self) -> None:
         """Certificates, the fault-point socket and both daemons, started.
 
         Raises:
             ScenarioError: a daemon did not start.
+            NetLabError: the network lab could not be built or shaped.
         """
+        if self._in_lab:
+            self.lab = await NetLab.create(names=(self.hosts[0], self.hosts[1]))
+            if self._rate_mib_s is not None:
+                await self.lab.shape(rate_kbit=rate_kbit(self._rate_mib_s * self._link_scale))
+        lab_hosts = dict(zip(self.hosts, self.lab.hosts, strict=True)) if self.lab else {}
         certs = self.root / "certs"
         certdir.create_ca(certs)
         for name in (*self.hosts, ADMIN):
-            certdir.issue(certs, name=name, ips=[LOOPBACK])
+            where = lab_hosts.get(name)
+            certdir.issue(certs, name=name, ips=[where.address if where else LOOPBACK])
         self._points_server = await asyncio.start_unix_server(
             self._serve_point, path=str(self._points_path)
         )
@@ -224,12 +296,14 @@ class QemuCluster(Cluster):
                 points=self._points_path,
                 log=self.root / f"{name}.log",
                 host_uuid=shared,
+                lab_host=lab_hosts.get(name),
             )
         await asyncio.gather(*(daemon.start() for daemon in self.daemons.values()))
         for name, daemon in self.daemons.items():
-            relay = Relay(daemon.tls_port)
-            await relay.start()
-            self.relays[name] = relay
+            if self.lab is None:
+                relay = Relay(daemon.tls_port)
+                await relay.start()
+                self.relays[name] = relay
             self.clients[name] = await Client.connect(daemon.unix_uri)
 
     # -- fault points ------------------------------------------------------------------------
@@ -260,6 +334,10 @@ class QemuCluster(Cluster):
         elif kind == "status":
             with contextlib.suppress(ValueError):
                 status = MigrationStatus(message["status"])
+                self._note_stall(status)
+                async with self._status_changed:
+                    self._status[host] = status
+                    self._status_changed.notify_all()
                 await self.points.reached(Point.on_status(status, role))
         elif kind == "before":
             await self.points.reached(Point.before(Phase(message["phase"])))
@@ -283,17 +361,36 @@ class QemuCluster(Cluster):
             answer["disk_full"] = True
         return answer
 
+    def _note_stall(self, status: MigrationStatus) -> None:
+        now = time.monotonic()
+        if status is MigrationStatus.POSTCOPY_PAUSED:
+            if self._stalled_since is None:
+                self._stalled_since = now
+        elif self._stalled_since is not None:
+            self._stalled_s += now - self._stalled_since
+            self._stalled_since = None
+
+    def _postcopy_stalled_s(self) -> float:
+        """Seconds the guest waited for pages a broken post-copy could not bring."""
+        if self._stalled_since is None:
+            return self._stalled_s
+        return self._stalled_s + time.monotonic() - self._stalled_since
+
     # -- the guest and the migration ---------------------------------------------------------
 
     async def start_guest(self, guest: GuestSpec, *, host: str) -> None:
-        await self._start()
         working_set = min(max(guest.working_set_mib, MIN_WORKING_SET_MIB), MAX_WORKING_SET_MIB)
+        if guest.working_set_mib > working_set:
+            self._link_scale = working_set / guest.working_set_mib
+        await self._start()
         kernel = self.root / "guest.kernel"
         kernel.write_bytes(
             build_kernel(working_set_mib=working_set, dirty_rate_mib_s=guest.dirty_rate_mib_s)
         )
         memory = max(min(guest.memory_mib, MAX_MEMORY_MIB), guest_memory_mib(working_set))
-        domain = guest_domain(guest.name, kernel=kernel, memory_mib=memory)
+        domain = guest_domain(
+            guest.name, kernel=kernel, memory_mib=memory, serial=self._fresh_serial()
+        )
         self._domain = domain
         client = self.clients[host]
         await client.define(format_domain(domain))
@@ -314,7 +411,7 @@ class QemuCluster(Cluster):
         async with asyncio.timeout(GUARD_S):
             while True:
                 try:
-                    await self.monitor.attach((LOOPBACK, serial_port(domain)), name=source)
+                    await self.monitor.attach(serial_path(domain), name=source)
                 except SerialSourceError:
                     await asyncio.sleep(RETRY_S)
                 else:
@@ -341,7 +438,7 @@ class QemuCluster(Cluster):
     ) -> None:
         typed = dict(typed)
         if MigrationFlag.OFFLINE not in flags and self._domain is not None:
-            target = moved(self._domain)
+            target = moved(self._domain, serial=self._fresh_serial())
             typed["destination_xml"] = format_domain(target)
             self._follow_soon(destination, target)
         await self._run(
@@ -373,9 +470,9 @@ class QemuCluster(Cluster):
         killed, drops = len(self._killed), self._drops
         self._armed = True
         self._migrating_from = source
-        dest_uri = self.relays[destination].uri
+        dest_uri = self._tls_uri(destination)
         tls = self.root / "certs" / ADMIN
-        client_uri = self.daemons[source].unix_uri if mode is Mode.P2P else self.relays[source].uri
+        client_uri = self.daemons[source].unix_uri if mode is Mode.P2P else self._tls_uri(source)
         work = asyncio.get_running_loop().create_task(
             self._call_migrate(
                 client_uri,
@@ -405,6 +502,14 @@ class QemuCluster(Cluster):
                     f"the connection to {source} went away: {exc}", host=source
                 ) from None
             raise
+
+    def _tls_uri(self, host: str) -> str:
+        """Where the other host (or a client) reaches ``host``'s daemon over TLS: its relay
+        on loopback, its own address in the lab."""
+        daemon = self.daemons[host]
+        if daemon.lab_host is not None:
+            return f"migrator+tls://{daemon.address}:{daemon.tls_port}"
+        return self.relays[host].uri
 
     @staticmethod
     async def _call_migrate(
@@ -480,10 +585,64 @@ class QemuCluster(Cluster):
             relay.cut()
 
     async def partition(self, seconds: float) -> None:
-        raise ScenarioError("partitions need the network lab")
+        """Cut the lab's link now, breaking the migration streams on it; it heals
+        ``seconds`` later, in the background (the point that set it off goes on meanwhile).
+
+        Raises:
+            ScenarioError: the cluster is not in the network lab.
+            NetLabError: ``ip`` or ``ss`` failed.
+        """
+        lab = self._need_lab("partitions")
+        await self._postcopy_loaded()
+        # TCP alone would retry across the cut for minutes: the migration streams break at
+        # once, as QEMU sees a stream whose peer is gone; the daemons' connections ride it
+        # out until their keepalive gives up.
+        await lab.partition()
+        self._partition_felt_until = time.monotonic() + min(seconds, PARTITION_FELT_S)
+        await lab.reset_connections(sparing=[daemon.tls_port for daemon in self.daemons.values()])
+        healing = asyncio.get_running_loop().create_task(self._heal_after(lab, seconds))
+        self._background.add(healing)
+        healing.add_done_callback(self._background.discard)
+
+    async def _postcopy_loaded(self) -> None:
+        """Once the source runs post-copy, wait (a little) for the destination to have
+        loaded the guest's devices: a stream broken before that ends the destination's QEMU,
+        and on a real link TCP would have carried the devices across long before the cut
+        showed."""
+        if self._migrating_from is None:
+            return
+        destination = next(host for host in self.hosts if host != self._migrating_from)
+        if self._status.get(self._migrating_from) is not MigrationStatus.POSTCOPY_ACTIVE:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(POSTCOPY_LOAD_S):
+                async with self._status_changed:
+                    await self._status_changed.wait_for(
+                        lambda: self._status.get(destination) is MigrationStatus.POSTCOPY_ACTIVE
+                    )
+
+    @staticmethod
+    async def _heal_after(lab: NetLab, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await lab.heal()
 
     async def set_link(self, *, rate_mib_s: float, delay_ms: float) -> None:
-        raise ScenarioError("slow links need the network lab")
+        """Shape the lab's link to ``rate_mib_s``.
+
+        Raises:
+            ScenarioError: the cluster is not in the network lab.
+            NetLabUnsupported: a delay needs netem, which this kernel lacks.
+            NetLabError: ``tc`` failed.
+        """
+        lab = self._need_lab("slow links")
+        await lab.shape(
+            rate_kbit=rate_kbit(rate_mib_s * self._link_scale), delay_ms=delay_ms or None
+        )
+
+    def _need_lab(self, what: str) -> NetLab:
+        if self.lab is None:
+            raise ScenarioError(f"{what} need the network lab")
+        return self.lab
 
     async def fill_disk(self, host: str) -> None:
         self._disk_full.add(host)
@@ -596,7 +755,8 @@ class QemuCluster(Cluster):
                 )
         except (TimeoutError, SerialSourceError):
             return f"the guest on {where[0]} sends no heartbeat"
-        if report.largest_gap > HEARTBEAT_PAUSE_S:
+        # A guest stalled by a broken post-copy is not what the check is about.
+        if report.largest_gap > HEARTBEAT_PAUSE_S + self._postcopy_stalled_s():
             return f"the heartbeat stopped for {report.largest_gap:.1f} s"
         return None
 
@@ -606,7 +766,8 @@ class QemuCluster(Cluster):
 
     async def settle(self) -> None:
         await self._restarted()
-        await asyncio.sleep(SETTLE_S)
+        # The daemons notice a partition only when their keepalive gives up.
+        await asyncio.sleep(max(SETTLE_S, self._partition_felt_until - time.monotonic()))
         await self._restarted()
 
     async def close(self) -> None:
@@ -625,4 +786,6 @@ class QemuCluster(Cluster):
         await self.monitor.close()
         if self._points_server is not None:
             self._points_server.close()
+        if self.lab is not None:
+            await self.lab.close()
         shutil.rmtree(self.root, ignore_errors=True)

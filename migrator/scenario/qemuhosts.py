@@ -1,5 +1,6 @@
 """The pieces a cluster of real daemons is made of: a daemon subprocess that can be killed
-and started again on its state directory, and a TCP relay in front of a daemon's TLS port
+and started again on its state directory (on loopback, or inside a network-lab host's
+namespace), and a TCP relay in front of a daemon's TLS port
 whose connections can be cut (a dropped connection, as the peers see it).
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from migrator.daemon.config import DaemonConfig, DriverKind
 from migrator.drivers.qemu.rundir import RunPaths
+from migrator.netlab import LabHost
 from migrator.scenario.errors import ScenarioError
 
 #: Seconds a daemon may take to print its ready line or to exit (a guard only).
@@ -26,7 +28,9 @@ RELAY_CHUNK = 256 * 1024
 
 class DaemonProcess:
     """``migrator daemon`` for host ``name``, with its state in ``state_dir``, listening
-    with TLS on the loopback interface and reporting fault points to ``points``."""
+    with TLS on the loopback interface (or, with ``lab_host``, inside that host's namespace
+    on its address, where it also awaits migration streams) and reporting fault points to
+    ``points``."""
 
     def __init__(
         self,
@@ -38,6 +42,7 @@ class DaemonProcess:
         points: Path,
         log: Path,
         host_uuid: str | None = None,
+        lab_host: LabHost | None = None,
     ) -> None:
         self.name = name
         self.host_uuid = host_uuid
@@ -46,6 +51,7 @@ class DaemonProcess:
         self.allow = frozenset(allow)
         self.points = points
         self.log = log
+        self.lab_host = lab_host
         self.process: asyncio.subprocess.Process | None = None
         self.unix_uri = ""
         self.tls_port = 0
@@ -58,17 +64,24 @@ class DaemonProcess:
     def run_dir(self) -> Path:
         return self.state_dir / "run"
 
+    @property
+    def address(self) -> str:
+        """The address its TLS listener (and its migration streams) are on."""
+        return LOOPBACK if self.lab_host is None else self.lab_host.address
+
     def argv(self) -> list[str]:
         config = DaemonConfig(
             state_dir=self.state_dir,
-            listen=(LOOPBACK, self.tls_port),
+            listen=(self.address, self.tls_port),
             tls_dir=self.tls_dir,
             host_name=self.name,
             host_uuid=self.host_uuid,
             driver=DriverKind.QEMU,
             allow_clients=self.allow,
+            migration_address=self.address,
         )
-        return [sys.executable, "-m", "migrator", "daemon", *config.options()]
+        argv = [sys.executable, "-m", "migrator", "daemon", *config.options()]
+        return argv if self.lab_host is None else self.lab_host.command(argv)
 
     async def start(self) -> None:
         """Start the daemon (on the TLS port it had, if it ran before) and wait until it

@@ -118,3 +118,54 @@ async def test_shaping_without_a_limit_is_refused() -> None:
     async with await NetLab.create() as lab:
         with pytest.raises(NetLabError, match="with a rate, a delay, or both"):
             await lab.shape()
+
+
+#: Accept one connection on each of two ports; on a line from stdin, say of each whether it
+#: is still open or was reset.
+TWO_PORT_SERVER = f"""
+import socket, sys
+servers = [socket.create_server(('0.0.0.0', port)) for port in ({PORT}, {PORT + 1})]
+print('listening', flush=True)
+conns = [server.accept()[0] for server in servers]
+sys.stdin.readline()
+for conn in conns:
+    try:
+        conn.recv(1, socket.MSG_DONTWAIT)
+        print('closed', flush=True)
+    except BlockingIOError:
+        print('open', flush=True)
+    except ConnectionResetError:
+        print('reset', flush=True)
+"""
+
+#: Connect to both ports and hold the connections until stdin closes.
+TWO_PORT_CLIENT = f"""
+import socket, sys
+conns = [socket.create_connection((sys.argv[1], port)) for port in ({PORT}, {PORT + 1})]
+print('connected', flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_resetting_connections_spares_the_ports_named() -> None:
+    async with asyncio.timeout(GUARD_S), await NetLab.create() as lab:
+        pipe = asyncio.subprocess.PIPE
+        server = await asyncio.create_subprocess_exec(
+            *lab.b.command([sys.executable, "-c", TWO_PORT_SERVER]), stdin=pipe, stdout=pipe
+        )
+        assert server.stdout is not None and server.stdin is not None
+        assert await server.stdout.readline() == b"listening\n"
+        client = await asyncio.create_subprocess_exec(
+            *lab.a.command([sys.executable, "-c", TWO_PORT_CLIENT, lab.b.address]),
+            stdin=pipe,
+            stdout=pipe,
+        )
+        assert client.stdout is not None
+        try:
+            assert await client.stdout.readline() == b"connected\n"
+            await lab.reset_connections(sparing=[PORT + 1])
+            out, _ = await server.communicate(b"check\n")
+            assert out.decode().split() == ["reset", "open"]
+        finally:
+            client.kill()
+            await client.wait()
