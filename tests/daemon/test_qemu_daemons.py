@@ -46,6 +46,8 @@ STEADY = GuestShape(memory_mib=128, working_set_mib=32, dirty_rate_mib_s=20)
 #: A guest that never converges at SLOW bandwidth: every pass finds its working set dirty.
 BUSY = GuestShape(memory_mib=128, working_set_mib=8, dirty_rate_mib_s=64)
 SLOW = {"bandwidth": 8}
+#: A bandwidth at which BUSY converges.
+FAST_MIB_S = 1024
 
 
 @dataclass
@@ -131,9 +133,20 @@ async def migrating(client: Client) -> AsyncIterator[JobEvent]:
             yield event
 
 
-async def until_migrating(client: Client) -> None:
-    async for _ in migrating(client):
-        return
+async def until_migrating(client: Client, migration: asyncio.Task[JobInfo]) -> None:
+    """Return once pre-copy has moved data; fail with the migration's outcome if it ends
+    first."""
+
+    async def first_progress() -> None:
+        async for _ in migrating(client):
+            return
+
+    watcher = asyncio.create_task(first_progress())
+    await asyncio.wait({watcher, migration}, return_when=asyncio.FIRST_COMPLETED)
+    if not watcher.done():
+        watcher.cancel()
+        outcome = migration.exception() or migration.result()
+        pytest.fail(f"the migration ended before it was seen copying: {outcome!r}")
 
 
 # -- peer-to-peer and managed-direct -------------------------------------------------------------
@@ -295,7 +308,7 @@ async def stuck_migration(
             typed={**SLOW, "destination_xml": guest.moved().xml()},
         )
     )
-    await until_migrating(client)
+    await until_migrating(client, migration)
     return migration
 
 
@@ -396,7 +409,7 @@ async def test_garbage_and_oversize_frames_during_a_migration(
 ) -> None:
     ca, cb = await shared.clients()
     async with ca, cb, asyncio.timeout(GUARD_S):
-        guest = shared.guest("hostile")
+        guest = shared.guest("hostile", BUSY)
         await start(ca, guest, monitor)
         await ca.subscribe()
         on_b = guest.moved()
@@ -406,10 +419,10 @@ async def test_garbage_and_oversize_frames_during_a_migration(
                 guest.name,
                 shared.b.tls_uri,
                 flags=P2P,
-                typed={"bandwidth": 32, "destination_xml": on_b.xml()},
+                typed={**SLOW, "destination_xml": on_b.xml()},
             )
         )
-        await until_migrating(ca)
+        await until_migrating(ca, migration)
 
         tls = TLSClientConfig.from_dir(shared.certs.host(ADMIN)).context()
         _, port = shared.b.tls_uri.rsplit(":", 1)
@@ -426,6 +439,8 @@ async def test_garbage_and_oversize_frames_during_a_migration(
             for payload in (RESERVED, OVERSIZE, HELLO + RESERVED, HELLO + OVERSIZE):
                 await attack(opener, payload)
 
+        # Only now may the copy outrun the guest's writes and finish.
+        await ca.migrate_setspeed(guest.name, FAST_MIB_S)
         info = await migration
         await follower
         assert info.job_type is JobType.COMPLETED
