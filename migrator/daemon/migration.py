@@ -437,8 +437,10 @@ class Migrations:
             watch = asyncio.create_task(self._follow_controller(connection))
             self._tasks.add(watch)
             watch.add_done_callback(self._tasks.discard)
-        # A connection kept open for many migrations controls only those still running.
-        controlled[:] = [entry for entry in controlled if not entry[2].done]
+        # A connection kept open for many migrations controls only those still open.
+        controlled[:] = [
+            entry for entry in controlled if self._job_of(entry[0], entry[1]) is entry[2]
+        ]
         controlled.append((side, name, job))
 
     def _job_of(self, side: JobSide, name: str) -> PhaseJob | None:
@@ -457,8 +459,9 @@ class Migrations:
             return
         for side, name, job in controlled:
             # Only the very job this connection controlled: a later job of the same guest
-            # has a controller of its own.
-            if job.done or self._job_of(side, name) is not job:
+            # has a controller of its own. A job that ended by itself meanwhile (its QEMU
+            # died) still waits for the phase request that closes it: close it now.
+            if self._job_of(side, name) is not job:
                 continue
             log.warning("the controller of %s went away: %s", name, reason)
             with contextlib.suppress(*STEP_ERRORS):

@@ -175,7 +175,7 @@ class JobReporter:
         operation = operation_label(operation_of(runner))
         if job.state in _SUCCEEDED:
             return JobInfo(JobType.COMPLETED, operation, job.phase, statistics)
-        if aborted and job.last_status is MigrationStatus.CANCELLED:
+        if aborted and job.stream_cancelled:
             kind, error = JobType.CANCELLED, "migration was cancelled"
         else:
             kind, error = JobType.FAILED, f"migration failed in phase {job.phase}"

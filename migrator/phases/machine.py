@@ -101,6 +101,9 @@ class PhaseJob:
     state: enum.Enum  # set by the machine
     flags: MigrationFlag
     last_status: MigrationStatus
+    #: Someone asked to abort the job: a stream that breaks from then on broke because of it
+    #: (QEMU may report a cancel that interrupts a blocked stream as "failed").
+    abort_requested: bool = False
 
     def __init__(self, *, phase: enum.Enum | None = None) -> None:
         self._actions: list[Action] = []
@@ -166,6 +169,13 @@ class PhaseJob:
         if not moved:
             raise IllegalEvent(side=self.side, state=self.phase, event=event.trigger)
         return self._actions
+
+    @property
+    def stream_cancelled(self) -> bool:
+        """Whether the migration stream ended cancelled, or broke once an abort was asked."""
+        return self.last_status is MigrationStatus.CANCELLED or (
+            self.abort_requested and self.last_status is MigrationStatus.FAILED
+        )
 
     @property
     def phase(self) -> str:

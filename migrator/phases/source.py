@@ -83,7 +83,7 @@ SOURCE_TABLE: tuple[Row, ...] = (
     row("status_changed", S.PERFORM3, None, when="pre_switchover", then="plan_continue"),
     row("status_changed", S.PERFORM3, None, then="note_status"),
     row("switch_to_postcopy", S.PERFORM3, None, when="switch_allowed", then="plan_switch"),
-    row("cancel", S.PERFORM3, None, when="cancel_allowed", then="plan_cancel"),
+    row("cancel", S.PERFORM3, None, when="cancel_allowed", then="plan_abort"),
     row("peer_lost", S.PERFORM3, S.POSTCOPY_FAILED, when="in_postcopy"),
     row("peer_lost", S.PERFORM3, S.PERFORM3_FAILED, then="plan_cancel"),
     row("action_failed", S.PERFORM3, S.POSTCOPY_FAILED, when="in_postcopy"),
@@ -244,6 +244,10 @@ class SourceJob(PhaseJob):
     def plan_switch(self, _: EventData) -> None:
         self.switch_requested = True
         self.plan(StartPostcopy())
+
+    def plan_abort(self, data: EventData) -> None:
+        self.abort_requested = True
+        self.plan_cancel(data)
 
     def plan_cancel(self, _: EventData) -> None:
         if not self.last_status.finished:

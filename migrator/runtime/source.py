@@ -214,7 +214,8 @@ class SourceSide:
     async def peer_lost(self, name: str) -> None:
         """The destination or the controlling client went away in the middle of the job."""
         runner = self._outgoing(name).runner
-        await runner.feed(PeerLost())
+        if not runner.job.done:
+            await runner.feed(PeerLost())
         await self._close(runner)
 
     async def destination_lost(self, name: str) -> None:
@@ -451,6 +452,6 @@ class SourceSide:
         job = outgoing.runner.job
         if outgoing.runner.failure:
             return outgoing.runner.failure
-        if job.last_status is MigrationStatus.CANCELLED:
+        if job.stream_cancelled:
             return "migration was cancelled"
         return f"{default} (phase {job.phase}, QEMU status {job.last_status.value})"

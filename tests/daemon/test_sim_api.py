@@ -476,6 +476,38 @@ async def test_a_controller_that_goes_away_leaves_the_guest_on_the_source(
     await on_b.close()
 
 
+async def test_an_incoming_guest_that_died_is_closed_when_its_controller_goes(
+    sim_pair: SimPair,
+) -> None:
+    """The incoming QEMU dies after Prepare and no Finish ever comes (the source is cut
+    off): once the controlling connection is gone the destination closes the job, leaving
+    no record behind."""
+    await define_and_start(sim_pair.ca)
+    on_b = await recorder(sim_pair.cb)
+    await sim_pair.ca._call("host.trust", peer=sim_pair.b.unix_uri)
+    source = await open_session(parse_uri(sim_pair.a.unix_uri), tls_dir=None)
+    destination = await open_session(parse_uri(sim_pair.b.unix_uri), tls_dir=None)
+    begun = await RemoteSource(source).begin("vm", flags=F.LIVE, typed={})
+    await RemoteDestination(destination).prepare(
+        cookie=begun.cookie, xml=begun.xml, flags=F.LIVE, typed={}
+    )
+    incoming = sim_pair.world.guest("host-b", "vm")
+    assert incoming is not None
+    incoming.die("killed while waiting for the stream")
+    assert sim_pair.b.host.status.names() == ["vm"]
+
+    await destination.close()
+
+    async with asyncio.timeout(GUARD_S):
+        await on_b.wait_for(job_done("vm"))
+    assert sim_pair.b.host.status.names() == []
+    assert await names(sim_pair.cb, include_inactive=True) == {}
+    await RemoteSource(source).confirm("vm", cookie=None, cancelled=True)
+    await source.close()
+    assert await names(sim_pair.ca) == {"vm": DomainState.RUNNING}
+    await on_b.close()
+
+
 async def test_phase_requests_check_their_parameters(sim_pair: SimPair) -> None:
     session = await open_session(parse_uri(sim_pair.a.unix_uri), tls_dir=None)
     try:

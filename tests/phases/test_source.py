@@ -113,6 +113,25 @@ def test_cancel_during_perform_cancels_the_qemu_migration() -> None:
     assert job.state is SourcePhase.PERFORM3_FAILED
 
 
+@pytest.mark.parametrize("ending", [MS.CANCELLED, MS.FAILED])
+def test_a_stream_that_ends_after_an_abort_counts_as_cancelled(ending: MS) -> None:
+    """QEMU cancelled while its stream is blocked may report "failed": the abort did it."""
+    job = performing()
+    job.handle(StatusChanged(MS.ACTIVE))
+    assert not job.stream_cancelled
+    job.handle(Cancel())
+    job.handle(StatusChanged(ending))
+    assert job.stream_cancelled
+
+
+def test_a_stream_that_fails_without_an_abort_is_not_cancelled() -> None:
+    job = performing()
+    job.handle(StatusChanged(MS.ACTIVE))
+    job.handle(PeerLost())
+    job.handle(StatusChanged(MS.FAILED))
+    assert not job.stream_cancelled
+
+
 def test_peer_lost_during_perform_cancels_and_fails() -> None:
     job = performing()
     job.handle(StatusChanged(MS.ACTIVE))

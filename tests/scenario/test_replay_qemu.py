@@ -4,9 +4,8 @@ on real QEMU, a few scenarios at a time.
 Scenarios that cut or slow the link run in the network lab (each daemon in a network
 namespace of its own); without root they report "unsupported here" and are expected
 failures. A scenario this machine cannot replay otherwise reports "unsupported here"; only
-the reasons listed in :data:`ALLOWED_UNSUPPORTED` are accepted. The scenarios in
-:data:`NOT_YET` are expected failures (strictly: once one passes, its entry must go); those
-in :data:`RACES` may fail, only in the way named.
+the reasons listed in :data:`ALLOWED_UNSUPPORTED` are accepted. Every other scenario must
+pass.
 
 Most of the time of the long scenarios is spent waiting (for a keepalive, a timeout, a
 partition to heal), so more scenarios run at once than the machine has cores, the longest
@@ -38,22 +37,6 @@ NO_LAB = "network lab"
 PARTITION_BUSY_S = 20.0
 #: Seconds one migration of the test guest takes, about.
 MIGRATION_S = 3.0
-#: Scenarios that fail on qemu for a known reason.
-NOT_YET = {
-    "partition-outlasts-keepalive": (
-        "the destination keeps the job record of a guest it lost once the source's"
-        " connection has gone: nobody calls its finish phase (the simulator's partition"
-        " delivers the call when it heals)"
-    ),
-}
-#: Scenarios whose outcome on qemu depends on a race in QEMU, and the difference it makes.
-RACES = {
-    "slow-link-without-auto-converge": (
-        "QEMU cancelled while its stream is blocked on the shaped link may report the"
-        " migration failed rather than cancelled",
-        "QEMU status failed",
-    ),
-}
 
 
 def qemu_scenarios() -> list[Path]:
@@ -102,11 +85,4 @@ def test_scenario_on_qemu(path: Path, results: dict[str, ScenarioResult]) -> Non
             pytest.xfail(reason)
         assert any(allowed in reason for allowed in ALLOWED_UNSUPPORTED), reason
         return
-    if path.stem in NOT_YET:
-        assert not passed, f"passes now: remove it from NOT_YET ({NOT_YET[path.stem]})"
-        pytest.xfail(NOT_YET[path.stem])
-    if path.stem in RACES and not passed:
-        reason, difference = RACES[path.stem]
-        if any(difference in each for each in result.differences):
-            pytest.xfail(reason)
     assert passed, "\n".join([*result.differences, *result.trace])
