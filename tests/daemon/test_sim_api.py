@@ -25,7 +25,7 @@ from migrator.client import (
 )
 from migrator.client import phasewire as wire
 from migrator.client.remote import RemoteDestination, RemoteSource
-from migrator.client.session import open_session
+from migrator.client.session import Session, open_session
 from migrator.client.uri import parse_uri
 from migrator.domain import format_domain
 from migrator.drivers.sim import Fault, FaultKind, FaultPoint, Workload
@@ -445,13 +445,10 @@ async def test_a_cookie_from_a_host_never_introduced_is_refused(sim_pair: SimPai
     assert await names(sim_pair.ca) == {"vm": DomainState.RUNNING}
 
 
-async def test_a_controller_that_goes_away_leaves_the_guest_on_the_source(
-    sim_pair: SimPair,
-) -> None:
-    """A managed-direct client that disconnects after Prepare: the destination abandons its
-    incoming guest and the source ends its job, the guest running on."""
+async def prepared_by_hand(sim_pair: SimPair) -> tuple[Session, Session]:
+    """Start ``vm`` on ``a`` and run Begin and Prepare of a live migration to ``b`` as a
+    managed-direct client does; the client's sessions with ``a`` and ``b``."""
     await define_and_start(sim_pair.ca)
-    on_a, on_b = await recorder(sim_pair.ca), await recorder(sim_pair.cb)
     await sim_pair.ca._call("host.trust", peer=sim_pair.b.unix_uri)
     source = await open_session(parse_uri(sim_pair.a.unix_uri), tls_dir=None)
     destination = await open_session(parse_uri(sim_pair.b.unix_uri), tls_dir=None)
@@ -459,6 +456,16 @@ async def test_a_controller_that_goes_away_leaves_the_guest_on_the_source(
     await RemoteDestination(destination).prepare(
         cookie=begun.cookie, xml=begun.xml, flags=F.LIVE, typed={}
     )
+    return source, destination
+
+
+async def test_a_controller_that_goes_away_leaves_the_guest_on_the_source(
+    sim_pair: SimPair,
+) -> None:
+    """A managed-direct client that disconnects after Prepare: the destination abandons its
+    incoming guest and the source ends its job, the guest running on."""
+    on_a, on_b = await recorder(sim_pair.ca), await recorder(sim_pair.cb)
+    source, destination = await prepared_by_hand(sim_pair)
     assert (await sim_pair.cb.dominfo("vm")).job is JobOperation.MIGRATION_IN
 
     await source.close()
@@ -482,15 +489,8 @@ async def test_an_incoming_guest_that_died_is_closed_when_its_controller_goes(
     """The incoming QEMU dies after Prepare and no Finish ever comes (the source is cut
     off): once the controlling connection is gone the destination closes the job, leaving
     no record behind."""
-    await define_and_start(sim_pair.ca)
     on_b = await recorder(sim_pair.cb)
-    await sim_pair.ca._call("host.trust", peer=sim_pair.b.unix_uri)
-    source = await open_session(parse_uri(sim_pair.a.unix_uri), tls_dir=None)
-    destination = await open_session(parse_uri(sim_pair.b.unix_uri), tls_dir=None)
-    begun = await RemoteSource(source).begin("vm", flags=F.LIVE, typed={})
-    await RemoteDestination(destination).prepare(
-        cookie=begun.cookie, xml=begun.xml, flags=F.LIVE, typed={}
-    )
+    source, destination = await prepared_by_hand(sim_pair)
     incoming = sim_pair.world.guest("host-b", "vm")
     assert incoming is not None
     incoming.die("killed while waiting for the stream")
