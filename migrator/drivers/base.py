@@ -216,9 +216,17 @@ class Instance(ABC):
         and return the URI actually bound."""
 
     @abstractmethod
-    async def migrate(self, uri: str, *, resume: bool = False) -> None:
+    async def migrate(
+        self, uri: str, *, resume: bool = False, own_connection: bool = False
+    ) -> None:
         """Start sending this guest to ``uri``; returns once the migration has started.
-        With ``resume``, reconnect a paused post-copy migration."""
+        With ``resume``, reconnect a paused post-copy migration. With ``own_connection``
+        (a ``tcp:`` URI only), this process connects and hands the socket to the hypervisor,
+        tuned for the stream's last small writes (no Nagle delay at switchover).
+
+        Raises:
+            DriverError: the hypervisor refused, or ``own_connection`` could not connect.
+        """
 
     @abstractmethod
     async def migrate_to_fd(self, fd: int) -> None:

@@ -60,9 +60,15 @@ class ResumeGuest(Action):
 
 @dataclass(frozen=True)
 class StartMigration(Action):
-    """Start sending the guest; with ``resume`` reconnect a paused post-copy migration."""
+    """Start sending the guest; with ``resume`` reconnect a paused post-copy migration.
+
+    With ``own_connection`` this host opens the stream's connection and hands it to QEMU
+    (libvirt's "connect host" destination), so that it can tune the socket; QEMU connects
+    by itself where it opens more than one channel or must reconnect (multifd, post-copy).
+    """
 
     resume: bool = False
+    own_connection: bool = False
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,8 @@ class SourceJob(PhaseJob):
             self.plan(RelocateGraphics())
         if MigrationFlag.LIVE not in self.flags and self.was_running:
             self.plan(PauseGuest())
-        self.plan(StartMigration())
+        qemu_connects = MigrationFlag.PARALLEL | MigrationFlag.POSTCOPY
+        self.plan(StartMigration(own_connection=not self.flags & qemu_connects))
 
     def plan_performed(self, data: EventData) -> None:
         self.note_status(data)

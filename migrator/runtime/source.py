@@ -372,8 +372,8 @@ class SourceSide:
                 await instance.pause()
             case ResumeGuest():
                 await instance.resume()
-            case StartMigration(resume=resume):
-                await instance.migrate(outgoing.uri, resume=resume)
+            case StartMigration(resume=resume, own_connection=own_connection):
+                await instance.migrate(outgoing.uri, resume=resume, own_connection=own_connection)
             case ContinueMigration():
                 await instance.continue_migration()
             case CancelMigration():

@@ -128,9 +128,11 @@ class TappedInstance(Instance):
         await self._send("migrate-incoming")
         return await self.inner.start_incoming(uri)
 
-    async def migrate(self, uri: str, *, resume: bool = False) -> None:
+    async def migrate(
+        self, uri: str, *, resume: bool = False, own_connection: bool = False
+    ) -> None:
         await self._send("migrate", "resume" if resume else "")
-        await self.inner.migrate(uri, resume=resume)
+        await self.inner.migrate(uri, resume=resume, own_connection=own_connection)
 
     async def migrate_to_fd(self, fd: int) -> None:
         await self._send("migrate", "fd")

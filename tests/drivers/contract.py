@@ -318,6 +318,17 @@ class DriverContract:
         await destination.resume()
         assert await destination.run_state() is RunState.RUNNING
 
+    async def test_live_migration_over_its_own_connection_completes(
+        self, hosts: TwoHosts, launch: Launch
+    ) -> None:
+        source, destination, uri = await self._pair(hosts, launch, name="connected")
+        await destination.resume()
+        async with destination.listen() as into:
+            await source.migrate(uri, own_connection=True)
+            await next_statuses(into, {MigrationStatus.COMPLETED})
+        assert (await source.query_migration()).status is MigrationStatus.COMPLETED
+        assert await destination.run_state() is RunState.RUNNING
+
     async def test_paused_guest_migrates_and_stays_paused(
         self, hosts: TwoHosts, launch: Launch
     ) -> None:

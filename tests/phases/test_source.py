@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from migrator.phases import IllegalEvent, JobFailed, PhaseRefused, SourceJob, SourcePhase
+from migrator.phases.actions import StartMigration
 from migrator.phases.events import (
     Begin,
     BeginResume,
@@ -47,6 +48,18 @@ def test_live_migration_plans_every_step_in_order() -> None:
     assert names(job.handle(Confirm(cancelled=False))) == ["KillGuest"]
     assert job.state is SourcePhase.CONFIRM3
     assert job.done
+
+
+@pytest.mark.parametrize(
+    ("extra", "own_connection"), [(F(0), True), (F.POSTCOPY, False), (F.PARALLEL, False)]
+)
+def test_the_source_connects_the_stream_unless_qemu_must(extra: F, own_connection: bool) -> None:
+    """As libvirt: QEMU connects by itself for multifd and post-copy (more channels, or a
+    reconnection later); otherwise the source host opens the connection for it."""
+    job = SourceJob(flags=LIVE | extra)
+    job.handle(Begin(running=True))
+    (start,) = [action for action in job.handle(Perform()) if isinstance(action, StartMigration)]
+    assert start.own_connection is own_connection
 
 
 def test_non_live_migration_pauses_a_running_guest_first() -> None:

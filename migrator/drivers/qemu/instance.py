@@ -28,6 +28,7 @@ from migrator.drivers.events import EventHub
 from migrator.drivers.qemu import qmpmap
 from migrator.drivers.qemu.monitor import Monitor
 from migrator.drivers.qemu.process import QemuProcess
+from migrator.drivers.qemu.streamsocket import connect_stream, tcp_address
 
 #: The fd names that QEMU gets for migrations to and from a file descriptor.
 OUTGOING_FD = "migrate-out"
@@ -247,7 +248,16 @@ class QEMUInstance(Instance):
         await self.execute("migrate-incoming", {"uri": uri})
         return qmpmap.bound_uri(uri, await self.execute("query-migrate"))
 
-    async def migrate(self, uri: str, *, resume: bool = False) -> None:
+    async def migrate(
+        self, uri: str, *, resume: bool = False, own_connection: bool = False
+    ) -> None:
+        address = tcp_address(uri) if own_connection and not resume else None
+        if address is not None:
+            host, port = address
+            with await connect_stream(host, port, instance=self.name) as connection:
+                await self._pass_fd(connection.fileno(), OUTGOING_FD)
+            await self.execute("migrate", {"uri": f"fd:{OUTGOING_FD}"})
+            return
         arguments: dict[str, object] = {"uri": uri}
         if resume:
             arguments["resume"] = True

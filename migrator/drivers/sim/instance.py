@@ -125,7 +125,10 @@ class SimInstance(Instance):
     async def start_incoming(self, uri: str) -> str:
         return (await self._command(Operation.START_INCOMING, {"uri": uri})).start_incoming(uri)
 
-    async def migrate(self, uri: str, *, resume: bool = False) -> None:
+    async def migrate(
+        self, uri: str, *, resume: bool = False, own_connection: bool = False
+    ) -> None:
+        # The simulated link has no sockets to tune: both ways of connecting are one here.
         arguments: dict[str, object] = {"uri": uri}
         if resume:
             arguments["resume"] = True
