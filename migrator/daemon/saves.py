@@ -5,6 +5,11 @@ A save is a job of its domain: it claims the domain (a second job is refused ``b
 ``domjobinfo`` shows its progress and ``domjobabort`` cancels it (the guest keeps running,
 the partial file is removed). When it ends, its outcome is the domain's last completed job.
 Managed-save images live in the state directory (``save/NAME.save``).
+
+Saves and restores are recorded in the state directory while they run (``status/NAME.save-job``).
+A daemon that stops leaves an interrupted one as it is; the next start resolves it (the save
+cancelled, its guest resumed, its partial image removed; the restore's QEMU killed) and makes
+that the domain's last completed job.
 """
 
 from __future__ import annotations
@@ -81,7 +86,43 @@ class Saves:
         self.jobs = jobs
         self.hub = hub
         self.reporter = reporter
-        self.ops = SaveOps(host, managed_save_dir=host.state.path / MANAGED_SAVE_DIR)
+        self.ops = SaveOps(
+            host,
+            managed_save_dir=host.state.path / MANAGED_SAVE_DIR,
+            records=host.state.status.save_jobs,
+        )
+
+    # -- a stopping and a starting daemon ------------------------------------------------------
+
+    def quiesce(self) -> None:
+        """From now on, a save or restore that the daemon's stop interrupts is left as it is,
+        for the next start to resolve."""
+        self.ops.detach()
+
+    async def recover(self) -> list[str]:
+        """Resolve the saves and restores a previous daemon left half done (once the host has
+        found its guests again); each is logged and becomes its domain's last completed job.
+        The domains concerned.
+
+        Raises:
+            MigratorError: a job record cannot be read back.
+        """
+        names = []
+        for recovered in await self.ops.recover():
+            name = recovered.record.domain
+            log.warning("%s", recovered.summary(), extra={"domain": name})
+            operation = JobOperation.SAVE if recovered.record.kind.saving else JobOperation.RESTORE
+            error = None if recovered.kept else recovered.error
+            statistics = JobStatistics(operation=operation, success=error is None, errmsg=error)
+            self.reporter.completed[name] = JobInfo(
+                JobType.FAILED if error else JobType.COMPLETED,
+                label_of(operation),
+                None,
+                statistics,
+                error,
+            )
+            names.append(name)
+        return names
 
     # -- save and restore ----------------------------------------------------------------------
 

@@ -151,8 +151,9 @@ class Daemon:
         """Stop serving; guests keep running and their jobs stay recorded. Never raises."""
         if self._parts is not None:
             # Connections are about to close: that must not count as their jobs' peers
-            # going away.
+            # going away, nor cancel a save or restore (the next start resolves it).
             self._parts.migrations.quiesce()
+            self._parts.saves.quiesce()
         if self._server is not None:
             await self._server.close()
             self._server = None
@@ -262,11 +263,14 @@ class _Parts:
         )
 
     async def recover(self) -> None:
-        """Reconnect to the guests running here and resolve the jobs left half done; forget
-        the live definitions of guests that are gone."""
+        """Reconnect to the guests running here and resolve the jobs left half done
+        (migrations, then saves and restores); forget the live definitions of guests that
+        are gone."""
         host = self.host
         for resolved in await reattach(host, source=self.source, destination=self.destination):
             self.watcher.settle(resolved.domain)
+        for name in await self.saves.recover():
+            self.watcher.settle(name)
         for name in [name for name in host.live if name not in host.guests]:
             host.live.pop(name)
             host.state.remove_live(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -15,6 +15,8 @@ from migrator.runtime.records import JobRecord
 
 if TYPE_CHECKING:
     from migrator.runtime.jobs import JobRunner
+
+RecordT = TypeVar("RecordT")
 
 
 class HostError(MigratorError):
@@ -40,15 +42,16 @@ class StatusStore(Protocol):
 
 
 @dataclass
-class MemoryStatusStore:
-    """A status store that lives as long as the process (in-process hosts, tests)."""
+class MemoryRecordStore(Generic[RecordT]):
+    """A store of one record per guest that lives as long as the process (in-process
+    hosts, tests)."""
 
-    records: dict[str, JobRecord] = field(default_factory=dict)
+    records: dict[str, RecordT] = field(default_factory=dict)
 
-    def save(self, name: str, record: JobRecord) -> None:
+    def save(self, name: str, record: RecordT) -> None:
         self.records[name] = record
 
-    def load(self, name: str) -> JobRecord | None:
+    def load(self, name: str) -> RecordT | None:
         return self.records.get(name)
 
     def delete(self, name: str) -> None:
@@ -56,6 +59,10 @@ class MemoryStatusStore:
 
     def names(self) -> list[str]:
         return sorted(self.records)
+
+
+#: A status store that lives as long as the process.
+MemoryStatusStore = MemoryRecordStore[JobRecord]
 
 
 @dataclass

@@ -8,6 +8,10 @@ Managed saves live in one directory, one image per guest; a broken one is discar
 guest boots fresh. New XML for an image passes the ABI check against the saved guest, both
 in the canonical form.
 
+Every save and restore is recorded while it runs (:mod:`migrator.saving.records`); one that
+a stopping or dying daemon left half done is resolved when the next one starts
+(:meth:`SaveOps.recover`, :mod:`migrator.saving.recovery`).
+
 Errors derive from :class:`SaveError` (tree in :mod:`migrator.saving.errors`).
 """
 
@@ -28,6 +32,13 @@ from migrator.saving.errors import (
 )
 from migrator.saving.job import SaveJob, SavePhase
 from migrator.saving.ops import MANAGED_SAVE_SUFFIX, ManagedStart, ManagedStartOutcome, SaveOps
+from migrator.saving.records import (
+    MemorySaveRecordStore,
+    SaveJobKind,
+    SaveRecord,
+    SaveRecordStore,
+)
+from migrator.saving.recovery import Recovered
 
 __all__ = [
     "MANAGED_SAVE_SUFFIX",
@@ -39,14 +50,19 @@ __all__ = [
     "ImageIOError",
     "ManagedStart",
     "ManagedStartOutcome",
+    "MemorySaveRecordStore",
     "NoManagedSave",
+    "Recovered",
     "RestoreFailed",
     "SaveCancelled",
     "SaveError",
     "SaveFailed",
     "SaveJob",
+    "SaveJobKind",
     "SaveOps",
     "SavePhase",
+    "SaveRecord",
+    "SaveRecordStore",
     "UnsupportedFormat",
     "XmlRejected",
 ]

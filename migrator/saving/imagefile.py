@@ -117,6 +117,19 @@ def write_all(fd: int, data: bytes, *, offset: int | None = None) -> None:
         view = view[written:]
 
 
+def remove_image(path: Path, *, domain: str) -> None:
+    """Remove an image durably (one already gone is fine).
+
+    Raises:
+        ImageIOError: it cannot be removed.
+    """
+    try:
+        path.unlink(missing_ok=True)
+        sync_directory(path.parent)
+    except OSError as exc:
+        raise ImageIOError("remove", exc, path=path, domain=domain) from None
+
+
 def sync_directory(directory: Path) -> None:
     """Make a new or removed name in ``directory`` durable.
 

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import enum
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from migrator.drivers.base import (
     MigrationProgress,
 )
 from migrator.runtime.stats import job_statistics
+from migrator.saving.records import SaveJobKind
 
 
 class SavePhase(enum.Enum):
@@ -33,12 +35,22 @@ class SavePhase(enum.Enum):
 
 
 class SaveJob:
-    """One save of guest ``domain`` into ``path``, run by its instance."""
+    """One save (``kind``: plain or managed) of guest ``domain`` into ``path``, run by its
+    instance."""
 
-    def __init__(self, *, domain: str, path: Path, instance: Instance) -> None:
+    def __init__(
+        self,
+        *,
+        domain: str,
+        path: Path,
+        instance: Instance,
+        kind: SaveJobKind = SaveJobKind.SAVE,
+    ) -> None:
         self.domain = domain
         self.path = path
         self.instance = instance
+        self.kind = kind
+        self.job_id = str(uuid.uuid4())
         self.phase = SavePhase.PREPARING
         #: Set by :meth:`abort`; the save checks it before it starts QEMU's migration.
         self.aborted = False

@@ -36,8 +36,22 @@ from migrator.saving.errors import (
     SaveError,
     XmlRejected,
 )
-from migrator.saving.imagefile import read_image, rewrite_in_place, stored_xml, sync_directory
+from migrator.saving.imagefile import (
+    StoredImage,
+    read_image,
+    remove_image,
+    rewrite_in_place,
+    stored_xml,
+)
 from migrator.saving.job import SaveJob
+from migrator.saving.records import (
+    MemorySaveRecordStore,
+    SaveJobKind,
+    SaveRecord,
+    SaveRecords,
+    SaveRecordStore,
+)
+from migrator.saving.recovery import Recovered, recover_jobs
 from migrator.saving.restore import restore_guest
 from migrator.saving.save import SaveSettings, save_guest
 
@@ -88,14 +102,24 @@ class SaveOps:
     (qemu.conf's ``save_image_format``). Image paths must be absolute. A save is a job:
     :meth:`job` gives its statistics and its abort while it runs, :attr:`completed` the
     statistics of each guest's last save.
+
+    Every save and restore is recorded in ``records`` (by default, in memory) while it runs;
+    :meth:`detach` leaves interrupted jobs to the next start, whose :meth:`recover` resolves
+    them.
     """
 
     def __init__(
-        self, host: Host, *, managed_save_dir: Path, image_format: ImageFormat = ImageFormat.RAW
+        self,
+        host: Host,
+        *,
+        managed_save_dir: Path,
+        image_format: ImageFormat = ImageFormat.RAW,
+        records: SaveRecordStore | None = None,
     ) -> None:
         self.host = host
         self.managed_save_dir = managed_save_dir
         self.image_format = image_format
+        self.records = SaveRecords(MemorySaveRecordStore() if records is None else records)
         self._jobs: dict[str, SaveJob] = {}
         #: The statistics of each guest's last save, with ``success`` and ``errmsg``.
         self.completed: dict[str, JobStatistics] = {}
@@ -144,14 +168,37 @@ class SaveOps:
             SaveCancelled, SaveFailed, HelperFailed, ImageIOError, BypassCacheUnsupported,
                 DriverError: the save did not complete; the guest runs as before and the
                 file this save created is gone.
+            MigratorError: the job's record cannot be written (nothing happened).
         """
+        return await self._save(
+            name,
+            path,
+            kind=SaveJobKind.SAVE,
+            running_after=running_after,
+            xml=xml,
+            bypass_cache=bypass_cache,
+            compression=compression,
+        )
+
+    async def _save(
+        self,
+        name: str,
+        path: Path,
+        *,
+        kind: SaveJobKind,
+        running_after: bool | None,
+        xml: str | None = None,
+        bypass_cache: bool,
+        compression: ImageFormat | None = None,
+    ) -> JobStatistics:
+        """:meth:`save`, recorded as a job of ``kind``."""
         path = _absolute(path)
         guest = self.host.guest(name)
         self._check_idle(name)
         image_format = self.image_format if compression is None else compression
         check_format(image_format, decompress=False)
         domain = guest.domain if xml is None else _replacement(guest.domain, xml, path=path)
-        job = SaveJob(domain=name, path=path, instance=guest.instance)
+        job = SaveJob(domain=name, path=path, instance=guest.instance, kind=kind)
         self._jobs[name] = job
         settings = SaveSettings(
             xml=stored_xml(domain),
@@ -160,7 +207,7 @@ class SaveOps:
             bypass_cache=bypass_cache,
         )
         try:
-            await save_guest(self.host, job, settings)
+            await save_guest(self.host, job, settings, records=self.records)
         except MigratorError as exc:
             statistics = await job.statistics()
             self.completed[name] = dataclasses.replace(statistics, success=False, errmsg=str(exc))
@@ -189,15 +236,35 @@ class SaveOps:
             DomainStateError: the guest already runs, or another guest has its name.
             RestoreFailed, HelperFailed, UnsupportedFormat, DriverError: the guest could not
                 be started from the image; nothing of it runs.
+            MigratorError: the job's record cannot be written (nothing happened).
         """
         image = await asyncio.to_thread(read_image, _absolute(path))
         domain = image.domain()
         if xml is not None:
             domain = _replacement(domain, xml, path=image.path)
         self._check_can_start(domain)
-        instance = await restore_guest(self.host, image, domain, start_paused=start_paused)
+        with self.records.job(_restore_record(SaveJobKind.RESTORE, image, domain)) as recorded:
+            instance = await restore_guest(
+                self.host, image, domain, start_paused=start_paused, recorded=recorded
+            )
         log.info("domain '%s' restored from %s", domain.name, image.path)
         return instance
+
+    # -- a stopping and a starting daemon -------------------------------------------------
+
+    def detach(self) -> None:
+        """From now on, a save or restore that is interrupted (the daemon stops) leaves its
+        guest, its image and its record as they are, for :meth:`recover` at the next start."""
+        self.records.detach()
+
+    async def recover(self) -> list[Recovered]:
+        """Resolve the jobs a previous daemon left recorded (call it once the host has found
+        its guests again); what was done with each.
+
+        Raises:
+            MigratorError: a record cannot be read back.
+        """
+        return await recover_jobs(self.host, self.records)
 
     # -- managed save --------------------------------------------------------------------
 
@@ -239,7 +306,13 @@ class SaveOps:
             await asyncio.to_thread(path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise ImageIOError("create the directory of", exc, path=path, domain=name) from None
-        return await self.save(name, path, running_after=running_after, bypass_cache=bypass_cache)
+        return await self._save(
+            name,
+            path,
+            kind=SaveJobKind.MANAGED_SAVE,
+            running_after=running_after,
+            bypass_cache=bypass_cache,
+        )
 
     async def managed_save_remove(self, name: str) -> bool:
         """Remove ``name``'s managed-save image (``virsh managedsave-remove``); whether there
@@ -252,7 +325,7 @@ class SaveOps:
         path = self.managed_save_path(name)
         if not path.exists():
             return False
-        await asyncio.to_thread(_remove, path, domain=name)
+        await asyncio.to_thread(remove_image, path, domain=name)
         return True
 
     async def managed_save_xml(self, name: str, *, secure: bool = False) -> str:
@@ -298,16 +371,20 @@ class SaveOps:
             image = await asyncio.to_thread(read_image, path)
             domain = image.domain()
             self._check_can_start(domain)
-            instance = await restore_guest(self.host, image, domain, start_paused=start_paused)
+            record = _restore_record(SaveJobKind.MANAGED_RESTORE, image, domain)
+            with self.records.job(record) as recorded:
+                instance = await restore_guest(
+                    self.host, image, domain, start_paused=start_paused, recorded=recorded
+                )
+                await asyncio.to_thread(remove_image, path, domain=name)
         except _UNUSABLE_IMAGE as exc:
             log.warning(
                 "discarding the managed save image of domain '%s', it cannot be used: %s",
                 name,
                 exc,
             )
-            await asyncio.to_thread(_remove, path, domain=name)
+            await asyncio.to_thread(remove_image, path, domain=name)
             return ManagedStart(ManagedStartOutcome.DISCARDED, problem=str(exc))
-        await asyncio.to_thread(_remove, path, domain=name)
         log.info("domain '%s' restored from its managed save image", name)
         return ManagedStart(ManagedStartOutcome.RESTORED, instance=instance)
 
@@ -377,6 +454,16 @@ class SaveOps:
         return path
 
 
+def _restore_record(kind: SaveJobKind, image: StoredImage, domain: Domain) -> SaveRecord:
+    """The record of a restore of ``domain`` from ``image``."""
+    return SaveRecord(
+        kind=kind,
+        domain=domain.name,
+        path=image.path,
+        definition=format_domain(domain, flags=FormatFlag.SECURE),
+    )
+
+
 def _absolute(path: Path) -> Path:
     """Raises: SaveError: ``path`` is relative."""
     if not path.is_absolute():
@@ -408,16 +495,3 @@ def _replacement(saved: Domain, xml: str, *, path: Path) -> Domain:
             path=path,
         ) from None
     return new
-
-
-def _remove(path: Path, *, domain: str) -> None:
-    """Remove an image durably.
-
-    Raises:
-        ImageIOError: it cannot be removed.
-    """
-    try:
-        path.unlink(missing_ok=True)
-        sync_directory(path.parent)
-    except OSError as exc:
-        raise ImageIOError("remove", exc, path=path, domain=domain) from None

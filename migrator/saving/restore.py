@@ -3,7 +3,9 @@
 QEMU starts paused, waiting for an incoming migration, and loads the stream from the image
 (through the decompressor for a compressed one). Once the stream is loaded, the guest runs
 if the image says it was running, unless the caller asks otherwise. If anything fails, the
-QEMU just started is killed: no half-started guest is left.
+QEMU just started is killed: no half-started guest is left. The caller records the job
+(:mod:`migrator.saving.records`) before QEMU starts; once the records are detached (the
+daemon is stopping), an interrupted restore leaves its QEMU to the next start instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from migrator.saving.datapath import DataPath, check_format
 from migrator.saving.errors import ImageIOError, RestoreFailed
 from migrator.saving.imagefile import StoredImage
 from migrator.saving.job import migration_end
+from migrator.saving.records import RecordedJob
 from migrator.status import MigrationStatus
 
 #: How long a QEMU that reported a failed load gets to exit and say why.
@@ -28,9 +31,15 @@ EXIT_GRACE_S: Final = 5.0
 
 
 async def restore_guest(
-    host: Host, image: StoredImage, domain: Domain, *, start_paused: bool | None
+    host: Host,
+    image: StoredImage,
+    domain: Domain,
+    *,
+    start_paused: bool | None,
+    recorded: RecordedJob,
 ) -> Instance:
-    """Start ``domain`` from ``image`` and record it as running on ``host``.
+    """Start ``domain`` from ``image`` and record it as running on ``host``; ``recorded``
+    is the job's record (marked ``loaded`` once QEMU has the stream).
 
     ``start_paused``: ``None`` follows the image, ``True`` leaves the guest paused, ``False``
     runs it.
@@ -38,6 +47,7 @@ async def restore_guest(
     Raises:
         UnsupportedFormat: the decompressor is not installed.
         ImageIOError: the image cannot be opened.
+        MigratorError: the job's record cannot be written.
         RestoreFailed: QEMU could not load the stream.
         HelperFailed: the decompressor failed.
         DriverError: QEMU could not be started or refused a command.
@@ -55,22 +65,25 @@ async def restore_guest(
         _read_ahead(image_fd, offset=image.stream_offset)
         path = await DataPath.for_restore(image_fd, image_format=image.header.format)
         try:
-            instance = await _load(host, image, domain, path)
+            instance = await _load(host, image, domain, path, recorded=recorded)
         finally:
             await path.stop()
     finally:
         os.close(image_fd)
-    if image.header.was_running if start_paused is None else not start_paused:
-        try:
+    try:
+        recorded.update(loaded=True)
+        if image.header.was_running if start_paused is None else not start_paused:
             await instance.resume()
-        except BaseException:
-            await instance.kill()
-            raise
+    except BaseException:
+        await _abandon(instance, recorded)
+        raise
     host.add_guest(domain, instance)
     return instance
 
 
-async def _load(host: Host, image: StoredImage, domain: Domain, path: DataPath) -> Instance:
+async def _load(
+    host: Host, image: StoredImage, domain: Domain, path: DataPath, *, recorded: RecordedJob
+) -> Instance:
     """Start QEMU for ``domain`` and load the stream through ``path``; the paused guest.
 
     Raises:
@@ -91,9 +104,15 @@ async def _load(host: Host, image: StoredImage, domain: Domain, path: DataPath) 
                 raise RestoreFailed(domain=domain.name, path=image.path, detail=detail)
         await path.wait()
     except BaseException:
-        await instance.kill()
+        await _abandon(instance, recorded)
         raise
     return instance
+
+
+async def _abandon(instance: Instance, recorded: RecordedJob) -> None:
+    """Kill the QEMU of a restore that failed, unless the job is left for the next start."""
+    if not recorded.detached:
+        await instance.kill()
 
 
 async def _exit_detail(events: AsyncIterator[InstanceEvent]) -> str:

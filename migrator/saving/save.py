@@ -4,6 +4,9 @@ The guest is paused first, so that QEMU writes one consistent pass; ``max-bandwi
 lifted for the save and put back afterwards. On any failure (QEMU's migration fails or is
 cancelled, a helper fails, the disk fills up) the file this save created is removed and a
 guest that was running runs again; only a save that completed stops the guest.
+
+The job is recorded (:mod:`migrator.saving.records`) before the image is created: a daemon
+that dies mid-save leaves what the next one needs to undo it (:mod:`migrator.saving.recovery`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from migrator.saveimage import ImageFormat, Magic, build_data
 from migrator.saving.datapath import DataPath
 from migrator.saving.errors import SaveCancelled, SaveError, SaveFailed
 from migrator.saving.job import SaveJob, SavePhase, migration_end
+from migrator.saving.records import RecordedJob, SaveRecord, SaveRecords
 from migrator.saving.writer import ImageWriter
 from migrator.status import MigrationStatus
 from params import TABLE, Param
@@ -56,8 +60,11 @@ def save_cookie(host: Host, name: str) -> str:
     )
 
 
-async def save_guest(host: Host, job: SaveJob, settings: SaveSettings) -> None:
-    """Write guest ``job.domain`` into ``job.path``, then stop it.
+async def save_guest(
+    host: Host, job: SaveJob, settings: SaveSettings, *, records: SaveRecords
+) -> None:
+    """Write guest ``job.domain`` into ``job.path``, then stop it; the job is in ``records``
+    while it runs.
 
     Raises:
         SaveCancelled: :meth:`SaveJob.abort` came before QEMU finished.
@@ -65,11 +72,14 @@ async def save_guest(host: Host, job: SaveJob, settings: SaveSettings) -> None:
         HelperFailed: the compressor or the direct writer failed.
         ImageIOError, BypassCacheUnsupported: the file could not be written.
         DriverError: QEMU refused to pause or to migrate.
+        MigratorError: the job's record cannot be written.
         In each case the guest runs as before (unless QEMU itself is gone) and the file
-        this save created is removed.
+        this save created is removed; unless the records were detached (the daemon is
+        stopping): then all stays as it is, for the next start to resolve.
     """
     instance = job.instance
     was_running = (await instance.run_state()).cpus_running
+    original = (await instance.query_parameters())[MAX_BANDWIDTH]
     header, data = build_data(
         xml=settings.xml,
         cookie=save_cookie(host, job.domain),
@@ -77,27 +87,41 @@ async def save_guest(host: Host, job: SaveJob, settings: SaveSettings) -> None:
         format=settings.image_format,
         magic=Magic.PARTIAL,
     )
-    writer = await asyncio.to_thread(
-        ImageWriter.create,
-        job.path,
-        header=header,
-        data=data,
-        bypass_cache=settings.bypass_cache,
+    record = SaveRecord(
+        job_id=job.job_id,
+        kind=job.kind,
         domain=job.domain,
+        path=job.path,
+        was_running=was_running,
+        original_bandwidth=original if type(original) is int else None,
     )
-    try:
-        if was_running:
-            await instance.pause()
-        async with _unlimited_bandwidth(instance):
-            await _write_stream(job, writer, settings)
-        job.phase = SavePhase.FINISHING
-        await asyncio.to_thread(writer.finish, domain=job.domain)
-    except BaseException:
-        await asyncio.to_thread(writer.discard)
-        await _carry_on(host, job, was_running=was_running)
-        raise
-    await instance.kill()
-    host.remove_guest(job.domain)
+    with records.job(record) as recorded:
+        writer = await asyncio.to_thread(
+            ImageWriter.create,
+            job.path,
+            header=header,
+            data=data,
+            bypass_cache=settings.bypass_cache,
+            domain=job.domain,
+        )
+        try:
+            if writer.created:
+                recorded.update(created=True)
+            if was_running:
+                await instance.pause()
+            async with _unlimited_bandwidth(instance, original, recorded=recorded):
+                await _write_stream(job, writer, settings)
+            job.phase = SavePhase.FINISHING
+            await asyncio.to_thread(writer.finish, domain=job.domain)
+        except BaseException:
+            if recorded.detached:
+                writer.release()
+                raise
+            await asyncio.to_thread(writer.discard)
+            await _carry_on(host, job, was_running=was_running)
+            raise
+        await instance.kill()
+        host.remove_guest(job.domain)
 
 
 async def _write_stream(job: SaveJob, writer: ImageWriter, settings: SaveSettings) -> None:
@@ -184,19 +208,20 @@ async def _carry_on(host: Host, job: SaveJob, *, was_running: bool) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _unlimited_bandwidth(instance: Instance) -> AsyncIterator[None]:
-    """Lift QEMU's bandwidth limit for the block and put the original one back (libvirt's
-    ``qemuMigrationSrcToFile``).
+async def _unlimited_bandwidth(
+    instance: Instance, original: object, *, recorded: RecordedJob
+) -> AsyncIterator[None]:
+    """Lift QEMU's bandwidth limit for the block and put ``original`` back (libvirt's
+    ``qemuMigrationSrcToFile``); a detached job leaves that to the next start.
 
     Raises:
         DriverError: QEMU refused the change (nothing was changed).
     """
-    original = (await instance.query_parameters())[MAX_BANDWIDTH]
     await instance.set_parameters({MAX_BANDWIDTH: UNLIMITED_BANDWIDTH})
     try:
         yield
     finally:
-        if instance.alive:
+        if instance.alive and not recorded.detached:
             try:
                 await instance.set_parameters({MAX_BANDWIDTH: original})
             except DriverError as exc:

@@ -30,7 +30,8 @@ IMAGE_MODE = 0o600
 class ImageWriter:
     """A new image being written at ``path``; :attr:`fd` is positioned where the stream goes.
 
-    Create one with :meth:`create`; end it with :meth:`finish` or :meth:`discard`.
+    Create one with :meth:`create`; end it with :meth:`finish`, :meth:`discard` or
+    :meth:`release`.
     """
 
     def __init__(self, *, path: Path, fd: int, header: SaveHeader, created: bool) -> None:
@@ -110,13 +111,17 @@ class ImageWriter:
         except OSError as exc:
             raise ImageIOError("finish", exc, path=self.path, domain=domain) from None
 
-    def discard(self) -> None:
-        """Close the file and, if this save created it, remove it; never raises for a file
-        already gone."""
+    def release(self) -> None:
+        """Close the file and leave it as it is (a save left for the next start to resolve)."""
         if self._open:
             self._open = False
             with contextlib.suppress(OSError):
                 os.close(self.fd)
+
+    def discard(self) -> None:
+        """Close the file and, if this save created it, remove it; never raises for a file
+        already gone."""
+        self.release()
         if self.created:
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
