@@ -5,7 +5,8 @@ Keys (the options' names with ``_`` for ``-``)::
     state_dir = "/var/lib/migrator"       # required
     unix = "/run/migrator.sock"           # default: <state_dir>/daemon.sock
     listen = "0.0.0.0:16509"              # TLS listener (HOST:PORT, port 0: any free port)
-    tls_dir = "/etc/migrator/tls/host-a"  # this host's certificates (transport.certdir)
+    tls_dir = "/etc/migrator/tls/host-a"  # this host's certificates (transport.certdir);
+                                          # QEMU's too, for migrations with --tls
     host_name = "host-a"                  # default: the machine's host name
     host_uuid = "..."                     # default: the one stored in the state directory
     driver = "qemu"                       # or "sim"

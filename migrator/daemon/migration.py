@@ -154,6 +154,7 @@ class Migrations:
                 (at once), ``unreachable``, ``migration-failed``.
         """
         check_flags(flags)
+        self._check_tls(flags)
         claim: Claim | None = None
         if MigrationFlag.POSTCOPY_RESUME not in flags:  # a resume goes on with its job
             self._check_migratable(name, flags)
@@ -230,6 +231,7 @@ class Migrations:
         """
         name, flags = request.name, request.flags
         check_flags(flags)
+        self._check_tls(flags)
         self._check_migratable(name, flags)
         with self.jobs.claim(name, JobOperation.MIGRATION_OUT):
             begun = self.source.begin(name, flags=flags, typed=request.typed)
@@ -241,10 +243,11 @@ class Migrations:
         """Prepare: start the incoming QEMU, the job controlled by ``connection``.
 
         Raises:
-            RequestError: (``invalid-argument``) the XML is invalid; (``busy``) a job runs
-                on the domain here.
+            RequestError: (``invalid-argument``) the XML is invalid, or TLS is asked for and
+                this host has no certificates for it; (``busy``) a job runs on the domain here.
             HostError, CookieError, MigrationFailed: Prepare refused or failed.
         """
+        self._check_tls(request.flags)
         try:
             name = parse_domain(request.xml).name
         except DomainError as exc:
@@ -470,6 +473,21 @@ class Migrations:
                 else:
                     await self.destination.abandon(name)
             self.watcher.settle(name)
+
+    def _check_tls(self, flags: MigrationFlag) -> None:
+        """An encrypted migration stream needs this host's certificates, for QEMU.
+
+        Raises:
+            RequestError: (``invalid-argument``) TLS is asked for and the daemon was started
+                without a certificate directory.
+        """
+        if MigrationFlag.TLS in flags and self.host.driver.tls_dir is None:
+            raise RequestError(
+                f"a migration with TLS needs a certificate directory on {self.host.name}: "
+                "start its daemon with --tls-dir",
+                code=INVALID_ARGUMENT,
+                details={"flag": MigrationFlag.TLS.name, "host": self.host.name},
+            )
 
     def _check_migratable(self, name: str, flags: MigrationFlag) -> None:
         if MigrationFlag.OFFLINE in flags:

@@ -172,8 +172,9 @@ class Daemon:
             return self._driver
         config = self.config
         if config.driver is DriverKind.SIM:
-            return SimDriver(self._sim_world or SimWorld(record_trace=False), config.host_name)
-        return QEMUDriver(config.state_dir / RUN_DIR)
+            world = self._sim_world or SimWorld(record_trace=False)
+            return SimDriver(world, config.host_name, tls_dir=config.tls_dir)
+        return QEMUDriver(config.state_dir / RUN_DIR, tls_dir=config.tls_dir)
 
     def _running(self) -> _Parts:
         if self._parts is None:

@@ -16,7 +16,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 from migrator.errors import MigratorError
 from migrator.status import MigrationStatus, RunState
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from migrator.domain import Domain
 
 __all__ = [
+    "TLS_CREDENTIALS_ID",
     "CommandFailed",
     "Driver",
     "DriverError",
@@ -37,7 +39,12 @@ __all__ = [
     "MigrationStatus",
     "RunState",
     "StartMode",
+    "TLSEndpoint",
 ]
+
+#: The id of the TLS credentials object a migration creates in its hypervisor (QMP
+#: ``tls-creds`` names it). A guest has one migration at a time, so one id serves every job.
+TLS_CREDENTIALS_ID: Final = "migrator-tls0"
 
 
 class DriverError(MigratorError):
@@ -91,6 +98,15 @@ class StartMode(enum.Enum):
     PAUSED = "paused"
     #: Paused, waiting for an incoming migration stream.
     INCOMING = "incoming"
+
+
+class TLSEndpoint(enum.Enum):
+    """Which end of the migration stream's TLS session a host's credentials are for."""
+
+    #: The source: it connects, and checks the destination's certificate.
+    CLIENT = "client"
+    #: The destination: it accepts, and checks the source's certificate.
+    SERVER = "server"
 
 
 @dataclass(frozen=True)
@@ -211,6 +227,23 @@ class Instance(ABC):
         """Apply ``migrate-set-parameters`` arguments."""
 
     @abstractmethod
+    async def add_tls_credentials(self, endpoint: TLSEndpoint) -> None:
+        """Create the TLS credentials object :data:`TLS_CREDENTIALS_ID` (QEMU's
+        ``tls-creds-x509``) from this host's certificate directory, for ``endpoint``, with
+        the peer's certificate verified. Migration parameter ``tls-creds`` names it.
+
+        Raises:
+            DriverError: this host has no certificate directory (``tls_dir``).
+            CommandFailed: the hypervisor refused (the object exists already, or the
+                directory lacks a file it needs).
+        """
+
+    @abstractmethod
+    async def delete_tls_credentials(self) -> None:
+        """Delete the object :meth:`add_tls_credentials` created; one that is already gone
+        (or was never created) is fine."""
+
+    @abstractmethod
     async def start_incoming(self, uri: str) -> str:
         """Listen for the incoming migration on ``uri`` (``tcp:HOST:PORT``, port 0 for any)
         and return the URI actually bound."""
@@ -281,6 +314,10 @@ class Driver(ABC):
     """Starts guests on one host."""
 
     name: str
+    #: This host's certificate directory for encrypted migration streams (the
+    #: ``transport.certdir`` layout, which is QEMU's ``tls-creds-x509`` one), or None: the
+    #: host cannot take part in a migration with TLS.
+    tls_dir: Path | None = None
 
     @abstractmethod
     async def start(self, domain: Domain, *, mode: StartMode) -> Instance:

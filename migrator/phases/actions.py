@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cookies import CookiePhase
+from params import MigrationFlag
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,31 @@ class SaveOriginalParams(Action):
 
 
 @dataclass(frozen=True)
-class ApplyParams(Action):
-    """Apply the job's capabilities and parameters. With ``postcopy_resume`` only the
-    parameters re-applied on post-copy resume, and no capabilities."""
+class CreateTLSCredentials(Action):
+    """Create this side's TLS credentials in QEMU, from the host's certificate directory
+    (libvirt's ``qemuMigrationParamsEnableTLS``)."""
 
+
+@dataclass(frozen=True)
+class ApplyParams(Action):
+    """Apply the job's capabilities and parameters. With ``tls`` the parameters name this
+    side's TLS credentials (and, on the source, the host name the destination's certificate
+    must carry); without, they turn TLS off explicitly, so that nothing left from an earlier
+    job applies. With ``postcopy_resume`` only the parameters re-applied on post-copy
+    resume, and no capabilities."""
+
+    tls: bool = False
     postcopy_resume: bool = False
 
 
 @dataclass(frozen=True)
 class RestoreParams(Action):
     """Turn every capability off and put the saved original parameters back."""
+
+
+@dataclass(frozen=True)
+class DeleteTLSCredentials(Action):
+    """Delete this side's TLS credentials from QEMU (one already gone is fine)."""
 
 
 @dataclass(frozen=True)
@@ -113,3 +129,18 @@ class EmitCookie(Action):
     """Build this phase's outgoing cookie."""
 
     phase: CookiePhase
+
+
+def setup_steps(flags: MigrationFlag) -> tuple[Action, ...]:
+    """Set QEMU up for a migration with ``flags``: save its parameters, create the TLS
+    credentials if the stream is to be encrypted, apply the job's settings."""
+    tls = MigrationFlag.TLS in flags
+    create = (CreateTLSCredentials(),) if tls else ()
+    return (SaveOriginalParams(), *create, ApplyParams(tls=tls))
+
+
+def reset_steps(flags: MigrationFlag) -> tuple[Action, ...]:
+    """Put QEMU back as it was before a migration with ``flags`` (libvirt's
+    ``qemuMigrationParamsReset``): its parameters, then no TLS credentials left."""
+    delete = (DeleteTLSCredentials(),) if MigrationFlag.TLS in flags else ()
+    return (RestoreParams(), *delete)

@@ -9,15 +9,14 @@ from transitions import EventData
 
 from cookies import CookiePhase
 from migrator.phases.actions import (
-    ApplyParams,
     EmitCookie,
     KillGuest,
     PersistDefinition,
     RecoverPostcopy,
-    RestoreParams,
     ResumeGuest,
-    SaveOriginalParams,
     StartIncoming,
+    reset_steps,
+    setup_steps,
 )
 from migrator.phases.events import Finish
 from migrator.phases.machine import BROKEN, PhaseJob, Row, row
@@ -207,7 +206,7 @@ class DestinationJob(PhaseJob):
 
     def plan_prepare(self, _: EventData) -> None:
         if MigrationFlag.OFFLINE not in self.flags:
-            self.plan(StartIncoming(), SaveOriginalParams(), ApplyParams())
+            self.plan(StartIncoming(), *setup_steps(self.flags))
         self.plan(EmitCookie(CookiePhase.PREPARE))
 
     def plan_kill(self, _: EventData) -> None:
@@ -222,7 +221,7 @@ class DestinationJob(PhaseJob):
             self.plan(PersistDefinition())
         if MigrationFlag.PAUSED not in self.flags:
             self.plan(ResumeGuest())
-        self.plan(RestoreParams(), EmitCookie(CookiePhase.FINISH))
+        self.plan(*reset_steps(self.flags), EmitCookie(CookiePhase.FINISH))
 
     def plan_run_postcopy(self, data: EventData) -> None:
         self.note_status(data)
@@ -237,7 +236,7 @@ class DestinationJob(PhaseJob):
 
     def plan_complete(self, data: EventData) -> None:
         self.note_status(data)
-        self.plan(RestoreParams(), EmitCookie(CookiePhase.FINISH))
+        self.plan(*reset_steps(self.flags), EmitCookie(CookiePhase.FINISH))
 
     def plan_recover(self, _: EventData) -> None:
         self.last_status = MigrationStatus.POSTCOPY_RECOVER

@@ -15,9 +15,9 @@ from migrator.phases.actions import (
     Action,
     CancelMigration,
     KillGuest,
-    RestoreParams,
     ResumeGuest,
     UndefineDefinition,
+    reset_steps,
 )
 from migrator.phases.destination import DestinationPhase
 from migrator.phases.source import SourcePhase
@@ -62,12 +62,12 @@ def recover_source(
             cancel = (
                 () if status.finished or status is MigrationStatus.NONE else (CancelMigration(),)
             )
-            return Recovery((*cancel, RestoreParams(), *resume), None)
+            return Recovery((*cancel, *reset_steps(flags), *resume), None)
         case SourcePhase.PERFORM3_DONE if not postcopy:
             # The guest may already run on the destination: leave it paused here.
-            return Recovery((RestoreParams(),), None)
+            return Recovery(reset_steps(flags), None)
         case SourcePhase.CONFIRM3_CANCELLED if not postcopy:
-            return Recovery((RestoreParams(), *resume), None)
+            return Recovery((*reset_steps(flags), *resume), None)
         case SourcePhase.CONFIRM3:
             return _source_migrated(flags)
         case SourcePhase.CONFIRM_RESUME if status is MigrationStatus.COMPLETED:
@@ -109,23 +109,25 @@ def recover_destination(
     switched = postcopy or status.in_postcopy
     match phase:
         case DestinationPhase.PREPARE if switched:
-            return _destination_postcopy(status=status, run_state=run_state)
+            return _destination_postcopy(flags=flags, status=status, run_state=run_state)
         case DestinationPhase.NONE | DestinationPhase.PREPARE | DestinationPhase.CANCELLED:
             return Recovery((KillGuest(),), None)
         case DestinationPhase.FINISH3 | DestinationPhase.FAILED if not switched:
             if run_state is RunState.RUNNING or (
                 status is MigrationStatus.COMPLETED and MigrationFlag.PAUSED in flags
             ):
-                return Recovery((RestoreParams(),), None)
+                return Recovery(reset_steps(flags), None)
             return Recovery((KillGuest(),), None)
         case DestinationPhase.COMPLETED | DestinationPhase.GUEST_LOST:
             return Recovery((), None)
-    return _destination_postcopy(status=status, run_state=run_state)
+    return _destination_postcopy(flags=flags, status=status, run_state=run_state)
 
 
-def _destination_postcopy(*, status: MigrationStatus, run_state: RunState) -> Recovery:
+def _destination_postcopy(
+    *, flags: MigrationFlag, status: MigrationStatus, run_state: RunState
+) -> Recovery:
     # In post-copy the guest must run here: the source no longer can.
     resume = () if run_state is RunState.RUNNING else (ResumeGuest(),)
     if status is MigrationStatus.COMPLETED:
-        return Recovery((*resume, RestoreParams()), None)
+        return Recovery((*resume, *reset_steps(flags)), None)
     return Recovery(resume, DestinationPhase.POSTCOPY_FAILED)

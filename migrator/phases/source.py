@@ -20,12 +20,12 @@ from migrator.phases.actions import (
     KillGuest,
     PauseGuest,
     RelocateGraphics,
-    RestoreParams,
     ResumeGuest,
-    SaveOriginalParams,
     StartMigration,
     StartPostcopy,
     UndefineDefinition,
+    reset_steps,
+    setup_steps,
 )
 from migrator.phases.errors import PhaseRefused
 from migrator.phases.events import Begin, BeginResume, Confirm, Perform
@@ -218,7 +218,7 @@ class SourceJob(PhaseJob):
     def plan_perform(self, data: EventData) -> None:
         event = self.event_of(data)
         assert isinstance(event, Perform)
-        self.plan(SaveOriginalParams(), ApplyParams())
+        self.plan(*setup_steps(self.flags))
         if event.graphics:
             self.plan(RelocateGraphics())
         if MigrationFlag.LIVE not in self.flags and self.was_running:
@@ -255,14 +255,14 @@ class SourceJob(PhaseJob):
             self.plan(CancelMigration())
 
     def plan_rollback(self, _: EventData) -> None:
-        self.plan(RestoreParams())
+        self.plan(*reset_steps(self.flags))
         if self.was_running:
             self.plan(ResumeGuest())
 
     def plan_left_paused(self, _: EventData) -> None:
         # libvirt: "finished but we don't know if the domain was successfully started on
         # destination" -- the guest stays paused here and a third party decides.
-        self.plan(RestoreParams())
+        self.plan(*reset_steps(self.flags))
 
     def plan_migrated(self, data: EventData) -> None:
         self.note_status(data)

@@ -10,11 +10,13 @@ from functools import partial
 import params
 from cookies import CookiePhase
 from migrator.domain import Domain, parse_domain
-from migrator.drivers.base import Instance, StartMode
+from migrator.drivers.base import Instance, StartMode, TLSEndpoint
 from migrator.phases import DestinationJob, DestinationPhase, Recovery, recover_destination
 from migrator.phases.actions import (
     Action,
     ApplyParams,
+    CreateTLSCredentials,
+    DeleteTLSCredentials,
     EmitCookie,
     KillGuest,
     PersistDefinition,
@@ -28,7 +30,7 @@ from migrator.phases.events import Finish, FinishResume, PeerLost, Prepare, Prep
 from migrator.runtime import cookiejar
 from migrator.runtime.host import Host, HostError
 from migrator.runtime.jobs import JobRunner, inspect, take_over
-from migrator.runtime.params_apply import apply_params, restore_params, save_originals
+from migrator.runtime.params_apply import apply_params, restore_params, save_originals, with_tls
 from migrator.runtime.records import JobRecord, JobSide
 from migrator.runtime.source import MigrationFailed
 from migrator.runtime.stats import job_statistics
@@ -269,16 +271,21 @@ class DestinationSide:
             case SaveOriginalParams():
                 incoming.originals = await save_originals(instance)
                 incoming.runner.update_record(originals=params.to_wire(incoming.originals))
-            case ApplyParams():
+            case CreateTLSCredentials():
+                await instance.add_tls_credentials(TLSEndpoint.SERVER)
+            case ApplyParams(tls=tls):
                 await apply_params(
                     instance,
-                    incoming.params,
+                    with_tls(incoming.params, enabled=tls),
                     side=Side.DESTINATION,
                     remote_caps=incoming.remote_caps,
                 )
             case RestoreParams():
                 if incoming.originals is not None and instance.alive:
                     await restore_params(instance, incoming.originals)
+            case DeleteTLSCredentials():
+                if instance.alive:
+                    await instance.delete_tls_credentials()
             case ResumeGuest():
                 await instance.resume()
                 self.host.add_guest(incoming.domain, instance)

@@ -11,6 +11,8 @@ from collections import deque
 from migrator.phases.actions import (
     Action,
     ApplyParams,
+    CreateTLSCredentials,
+    DeleteTLSCredentials,
     KillGuest,
     PauseGuest,
     RestoreParams,
@@ -21,6 +23,7 @@ from migrator.phases.actions import (
 #: The action that undoes each side effect that has an undo.
 COMPENSATIONS: dict[type[Action], Action] = {
     StartIncoming: KillGuest(),
+    CreateTLSCredentials: DeleteTLSCredentials(),
     ApplyParams: RestoreParams(),
     PauseGuest: ResumeGuest(),
 }

@@ -6,13 +6,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import params
-from migrator.drivers.base import Instance
-from params import ParamSet, Side
+from migrator.drivers.base import TLS_CREDENTIALS_ID, Instance
+from params import Param, ParamSet, Side
 
 
 async def save_originals(instance: Instance) -> ParamSet:
     """QEMU's migration parameters before the job changes any."""
     return params.from_qmp_query(await instance.query_parameters())
+
+
+def with_tls(pset: ParamSet, *, enabled: bool, destination_host: str = "") -> ParamSet:
+    """``pset`` with QEMU's TLS parameters as libvirt's EnableTLS and DisableTLS set them.
+
+    Enabled, ``tls-creds`` names this side's credentials and ``tls-hostname`` is the
+    ``tls.destination`` parameter, else ``destination_host``: on the source, the host of the
+    destination's incoming URI, which the destination's certificate must name (QEMU, handed
+    a connection, knows no host name of its own); "" on the destination. Disabled, both are
+    "", so that nothing left from an earlier job applies.
+
+    Raises:
+        ParamsError: a value the table refuses (never for a valid ``pset``).
+    """
+    creds = hostname = ""
+    if enabled:
+        creds = TLS_CREDENTIALS_ID
+        given = pset.get(Param.TLS_HOSTNAME)
+        hostname = given if isinstance(given, str) and given else destination_host
+    return pset.with_value(Param.TLS_CREDS, creds).with_value(Param.TLS_HOSTNAME, hostname)
 
 
 async def apply_params(

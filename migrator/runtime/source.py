@@ -11,13 +11,22 @@ from functools import partial
 import params
 from cookies import CookiePhase
 from migrator.domain import Domain, FormatFlag, check_abi_stability, format_domain, parse_domain
-from migrator.drivers.base import GraphicsEndpoint, Instance
+from migrator.drivers.base import (
+    DriverError,
+    EventKind,
+    GraphicsEndpoint,
+    Instance,
+    TLSEndpoint,
+)
+from migrator.drivers.uri import tcp_address
 from migrator.phases import PhaseError, Recovery, SourceJob, SourcePhase, recover_source
 from migrator.phases.actions import (
     Action,
     ApplyParams,
     CancelMigration,
     ContinueMigration,
+    CreateTLSCredentials,
+    DeleteTLSCredentials,
     EmitCookie,
     KillGuest,
     PauseGuest,
@@ -44,7 +53,7 @@ from migrator.phases.events import (
 from migrator.runtime import cookiejar
 from migrator.runtime.host import Host, HostError
 from migrator.runtime.jobs import JobRunner, inspect, take_over
-from migrator.runtime.params_apply import apply_params, restore_params, save_originals
+from migrator.runtime.params_apply import apply_params, restore_params, save_originals, with_tls
 from migrator.runtime.records import JobRecord, JobSide
 from migrator.runtime.stats import job_statistics
 from migrator.status import MigrationStatus
@@ -52,6 +61,9 @@ from params import MigrationFlag, Param, ParamSet, Side
 
 #: How often QEMU's migration status is read while waiting for something it may not report.
 POLL_INTERVAL_S = 0.05
+
+#: How long a cancelled migration may take to end before its parameters are restored anyway.
+CANCEL_GRACE_S = 10.0
 
 #: QEMU statuses that show a resumed post-copy migration is moving again.
 _RESUMED = frozenset({MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED})
@@ -99,6 +111,27 @@ def _destination_definition(domain: Domain, pset: ParamSet) -> str | None:
     target = parse_domain(text)
     check_abi_stability(domain, target)
     return format_domain(target, flags=TRANSFER_FORMAT)
+
+
+def _host_of(uri: str) -> str:
+    """The host of a ``tcp:`` migration URI; "" for another kind."""
+    address = tcp_address(uri)
+    return address[0] if address else ""
+
+
+async def _until_cancelled(instance: Instance) -> None:
+    """Wait while QEMU winds a cancelled migration down (for ``CANCEL_GRACE_S`` at most): it
+    refuses capability changes until the migration has ended, and a restarted daemon cancels
+    and restores at once."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CANCEL_GRACE_S), instance.listen() as events:
+            if (await instance.query_migration()).status is not MigrationStatus.CANCELLING:
+                return
+            async for event in events:
+                if event.kind is EventKind.MIGRATION and (
+                    event.status is not MigrationStatus.CANCELLING
+                ):
+                    return
 
 
 class SourceSide:
@@ -198,7 +231,9 @@ class SourceSide:
         await runner.feed(Perform(graphics=outgoing.peer_graphics is not None))
         await runner.wait_until(lambda: runner.job.state is not SourcePhase.PERFORM3)
         if runner.job.state is not SourcePhase.PERFORM3_DONE:
-            raise MigrationFailed(self._why(outgoing, "migration did not complete"), domain=name)
+            why = self._why(outgoing, "migration did not complete")
+            reason = await self._qemu_error(outgoing)
+            raise MigrationFailed(f"{why}: {reason}" if reason else why, domain=name)
         return outgoing.cookie_out
 
     async def switch_to_postcopy(self, name: str) -> None:
@@ -354,17 +389,26 @@ class SourceSide:
             case SaveOriginalParams():
                 outgoing.originals = await save_originals(instance)
                 outgoing.runner.update_record(originals=params.to_wire(outgoing.originals))
-            case ApplyParams(postcopy_resume=resume):
+            case CreateTLSCredentials():
+                await instance.add_tls_credentials(TLSEndpoint.CLIENT)
+            case ApplyParams(tls=tls, postcopy_resume=resume):
+                pset = outgoing.params
+                if not resume:
+                    pset = with_tls(pset, enabled=tls, destination_host=_host_of(outgoing.uri))
                 await apply_params(
                     instance,
-                    outgoing.params,
+                    pset,
                     side=Side.SOURCE,
                     remote_caps=outgoing.remote_caps,
                     postcopy_resume=resume,
                 )
             case RestoreParams():
                 if outgoing.originals is not None and instance.alive:
+                    await _until_cancelled(instance)
                     await restore_params(instance, outgoing.originals)
+            case DeleteTLSCredentials():
+                if instance.alive:
+                    await instance.delete_tls_credentials()
             case RelocateGraphics():
                 if outgoing.peer_graphics is not None:
                     await instance.relocate_graphics_clients(outgoing.peer_graphics)
@@ -446,6 +490,17 @@ class SourceSide:
         await outgoing.runner.close()
         self.completed[name] = outgoing.runner.record
         self.host.status.delete(name)
+
+    @staticmethod
+    async def _qemu_error(outgoing: _Outgoing) -> str | None:
+        """Why QEMU says the outgoing migration failed, while it can still say."""
+        instance = outgoing.instance
+        if instance is None or not instance.alive:
+            return None
+        try:
+            return (await instance.query_migration()).error_desc
+        except DriverError:
+            return None
 
     @staticmethod
     def _why(outgoing: _Outgoing, default: str) -> str:

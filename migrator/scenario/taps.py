@@ -19,6 +19,7 @@ from migrator.drivers.base import (
     InstanceEvent,
     MigrationProgress,
     StartMode,
+    TLSEndpoint,
 )
 from migrator.runtime.host import StatusStore
 from migrator.runtime.records import JobRecord
@@ -46,6 +47,7 @@ class TappedDriver(Driver):
 
     def __init__(self, inner: Driver, *, host: str, sink: Sink) -> None:
         self.name = inner.name
+        self.tls_dir = inner.tls_dir
         self.inner = inner
         self.host = host
         self._sink = sink
@@ -123,6 +125,14 @@ class TappedInstance(Instance):
             "migrate-set-parameters", " ".join(f"{k}={v}" for k, v in sorted(parameters.items()))
         )
         await self.inner.set_parameters(parameters)
+
+    async def add_tls_credentials(self, endpoint: TLSEndpoint) -> None:
+        await self._send("object-add", f"tls-creds-x509 {endpoint.value}")
+        await self.inner.add_tls_credentials(endpoint)
+
+    async def delete_tls_credentials(self) -> None:
+        await self._send("object-del")
+        await self.inner.delete_tls_credentials()
 
     async def start_incoming(self, uri: str) -> str:
         await self._send("migrate-incoming")

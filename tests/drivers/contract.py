@@ -22,6 +22,7 @@ import pytest
 
 from migrator.domain import Domain
 from migrator.drivers.base import (
+    TLS_CREDENTIALS_ID,
     CommandFailed,
     Driver,
     DriverError,
@@ -32,7 +33,9 @@ from migrator.drivers.base import (
     MigrationStatus,
     RunState,
     StartMode,
+    TLSEndpoint,
 )
+from migrator.drivers.uri import tcp_address
 
 MiB = 1024 * 1024
 
@@ -85,7 +88,8 @@ class TwoHosts:
 
     Attributes:
         source: the driver of the host guests migrate from.
-        destination: the driver of the host they migrate to.
+        destination: the driver of the host they migrate to. Both have a certificate
+            directory (``tls_dir``) that names them by the host of ``listen_uri``.
         make_domain: a small guest definition (64 to 128 MiB) with the given name.
         set_workload: make a guest dirty its memory (see :class:`SetWorkload`).
         listen_uri: what the destination passes to ``start_incoming`` (``tcp:HOST:0``).
@@ -505,3 +509,55 @@ class DriverContract:
                 rest = await until_gone(events)
         assert rest[-1].kind is EventKind.EXITED
         assert not restored.alive
+
+    # -- encrypted streams ---------------------------------------------------------------
+
+    async def test_tls_credentials_are_created_once_and_deleted(
+        self, hosts: TwoHosts, launch: Launch
+    ) -> None:
+        instance = await launch(hosts.source, hosts.make_domain("creds"), mode=StartMode.PAUSED)
+        await instance.add_tls_credentials(TLSEndpoint.CLIENT)
+        with pytest.raises(CommandFailed):
+            await instance.add_tls_credentials(TLSEndpoint.CLIENT)
+        await instance.delete_tls_credentials()
+        await instance.delete_tls_credentials()
+        await instance.add_tls_credentials(TLSEndpoint.SERVER)
+        await instance.delete_tls_credentials()
+
+    async def test_migration_with_tls_on_both_sides_completes(
+        self, hosts: TwoHosts, launch: Launch
+    ) -> None:
+        source, destination, uri = await self._pair(hosts, launch, name="sealed")
+        address = tcp_address(uri)
+        assert address is not None
+        await source.add_tls_credentials(TLSEndpoint.CLIENT)
+        await destination.add_tls_credentials(TLSEndpoint.SERVER)
+        await destination.set_parameters({"tls-creds": TLS_CREDENTIALS_ID})
+        await source.set_parameters({"tls-creds": TLS_CREDENTIALS_ID, "tls-hostname": address[0]})
+        assert (await source.query_parameters())["tls-creds"] == TLS_CREDENTIALS_ID
+        async with destination.listen() as into:
+            await source.migrate(uri, own_connection=True)
+            statuses = await next_statuses(
+                into, {MigrationStatus.COMPLETED, MigrationStatus.FAILED}
+            )
+        assert statuses[-1] is MigrationStatus.COMPLETED, await source.query_migration()
+        assert (await source.query_migration()).status is MigrationStatus.COMPLETED
+        await destination.resume()
+        assert await destination.run_state() is RunState.RUNNING
+
+    async def test_tls_creds_naming_no_credentials_fail_the_migration(
+        self, hosts: TwoHosts, launch: Launch
+    ) -> None:
+        """QEMU takes any id for ``tls-creds`` and looks it up as the stream connects."""
+        source, _destination, uri = await self._pair(hosts, launch, name="unsealed")
+        address = tcp_address(uri)
+        assert address is not None
+        await source.set_parameters({"tls-creds": TLS_CREDENTIALS_ID, "tls-hostname": address[0]})
+        async with source.listen() as out:
+            await source.migrate(uri, own_connection=True)
+            assert (await next_statuses(out, {MigrationStatus.FAILED}))[-1] is (
+                MigrationStatus.FAILED
+            )
+        progress = await source.query_migration()
+        assert progress.error_desc == f"No TLS credentials with id '{TLS_CREDENTIALS_ID}'"
+        assert await source.run_state() is RunState.RUNNING

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
 from migrator.domain import Domain
 from migrator.domain.devices import Devices, Graphics
@@ -27,6 +28,11 @@ SOURCE = "host-a"
 DESTINATION = "host-b"
 
 
+def certs(host: str) -> Path:
+    """The certificate directory a simulated ``host`` names (nothing reads it)."""
+    return Path("certs") / host
+
+
 def domain(
     name: str = "vm", *, memory_bytes: int = 64 * MiB, graphics: Iterable[Graphics] = ()
 ) -> Domain:
@@ -40,12 +46,15 @@ def domain(
 
 
 class Pair:
-    """A world with a source and a destination host."""
+    """A world with a source and a destination host; with ``tls`` each host has a
+    certificate directory (``certs/HOST``)."""
 
-    def __init__(self, *, link: Link = DEFAULT_LINK) -> None:
+    def __init__(self, *, link: Link = DEFAULT_LINK, tls: bool = False) -> None:
         self.world = SimWorld(default_link=link)
-        self.source_driver = SimDriver(self.world, SOURCE)
-        self.destination_driver = SimDriver(self.world, DESTINATION)
+        self.source_driver = SimDriver(self.world, SOURCE, tls_dir=certs(SOURCE) if tls else None)
+        self.destination_driver = SimDriver(
+            self.world, DESTINATION, tls_dir=certs(DESTINATION) if tls else None
+        )
 
     async def prepare(
         self,

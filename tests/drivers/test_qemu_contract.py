@@ -18,6 +18,7 @@ from migrator.drivers.qemu import QEMUDriver, QEMUInstance
 from migrator.testguest import probe
 from migrator.testguest.kernel import build_kernel
 from tests.drivers.contract import BUSY_DIRTY_RATE, BUSY_WORKING_SET, DriverContract, TwoHosts
+from transport import certdir
 
 pytestmark = pytest.mark.qemu
 
@@ -27,6 +28,7 @@ MiB = 1024 * 1024
 GUEST_MEMORY_BYTES = 64 * MiB
 #: A guest that only beats its heart.
 IDLE = (0, 0)
+LOOPBACK = "127.0.0.1"
 
 
 class GuestKernels:
@@ -86,8 +88,10 @@ class WarmDriver(QEMUDriver):
     has rewritten all of it: until then its memory is mostly zero pages, which a migration
     copies at once however busy the guest is about to become."""
 
-    def __init__(self, run_dir: Path, kernels: GuestKernels) -> None:
-        super().__init__(run_dir)
+    def __init__(
+        self, run_dir: Path, kernels: GuestKernels, *, tls_dir: Path | None = None
+    ) -> None:
+        super().__init__(run_dir, tls_dir=tls_dir)
         self._kernels = kernels
 
     async def start(self, domain: Domain, *, mode: StartMode) -> QEMUInstance:
@@ -103,18 +107,26 @@ class WarmDriver(QEMUDriver):
 BUSY = (BUSY_WORKING_SET // MiB, BUSY_DIRTY_RATE // MiB)
 
 
+def certificates(directory: Path) -> tuple[Path, Path]:
+    """Certificate directories of hosts ``a`` and ``b`` from one CA, each naming 127.0.0.1."""
+    certdir.create_ca(directory)
+    issue = certdir.issue
+    return issue(directory, name="a", ips=[LOOPBACK]), issue(directory, name="b", ips=[LOOPBACK])
+
+
 class TestQemuContract(DriverContract):
     @pytest.fixture
     async def hosts(self, tmp_path: Path) -> AsyncIterator[TwoHosts]:
         kernels = GuestKernels(tmp_path / "kernels", default=IDLE)
-        source = WarmDriver(tmp_path / "a", kernels)
-        destination = WarmDriver(tmp_path / "b", kernels)
+        tls_a, tls_b = certificates(tmp_path / "certs")
+        source = WarmDriver(tmp_path / "a", kernels, tls_dir=tls_a)
+        destination = WarmDriver(tmp_path / "b", kernels, tls_dir=tls_b)
         yield TwoHosts(
             source=source,
             destination=destination,
             make_domain=kernels.domain,
             set_workload=kernels.set_workload,
-            listen_uri="tcp:127.0.0.1:0",
+            listen_uri=f"tcp:{LOOPBACK}:0",
         )
         await source.close()
         await destination.close()

@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from migrator.drivers.base import DriverError
-from migrator.drivers.qemu.streamsocket import connect_stream, tcp_address
+from migrator.drivers.qemu.streamsocket import connect_stream
+from migrator.drivers.uri import tcp_address
 
 
 @pytest.mark.parametrize(

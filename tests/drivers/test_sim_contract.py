@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from migrator.drivers.sim import SimDriver, SimWorld, Workload
@@ -23,8 +25,8 @@ class TestSimContract(DriverContract):
             )
 
         return TwoHosts(
-            source=SimDriver(world, SOURCE),
-            destination=SimDriver(world, DESTINATION),
+            source=SimDriver(world, SOURCE, tls_dir=Path("certs") / SOURCE),
+            destination=SimDriver(world, DESTINATION, tls_dir=Path("certs") / DESTINATION),
             make_domain=domain,
             set_workload=set_workload,
             listen_uri=f"tcp:{DESTINATION}:0",

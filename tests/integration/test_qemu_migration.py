@@ -226,7 +226,10 @@ async def test_killing_the_destination_qemu_leaves_the_source_running(
         destination = destination_qemu(cluster)
         failed = await end_on_source(cluster, migration, Ending.DESTINATION_KILLED)
         await stays_on_source(cluster, source, destination)
-    assert str(failed) == "migration did not complete (phase perform3_failed, QEMU status failed)"
+    # QEMU's own words follow: how its socket broke.
+    assert str(failed).startswith(
+        "migration did not complete (phase perform3_failed, QEMU status failed): "
+    )
     assert failed.domain == "vm"
     assert cluster.source.completed["vm"].phase == SourcePhase.CONFIRM3_CANCELLED.value
 

@@ -5,6 +5,7 @@ hosts as ``a`` and ``b`` and each host's current runtime sides."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from migrator.domain import Domain
 from migrator.drivers.sim import Workload
@@ -16,6 +17,7 @@ from migrator.scenario import SimCluster
 from migrator.scenario.inprocess import InProcessDaemon
 from migrator.scenario.inprocess import sides_of as daemon_sides
 from migrator.scenario.simcluster import MiB, make_domain
+from migrator.scenario.taps import TappedDriver
 from params import MigrationFlag
 
 __all__ = ["LIVE_P2P", "RESUME_TIMEOUT_S", "Cluster", "MiB", "make_domain", "sides_of"]
@@ -50,14 +52,19 @@ class Sides:
 
 
 class Cluster:
-    """Host ``a`` and host ``b`` in one simulated world, trusting each other."""
+    """Host ``a`` and host ``b`` in one simulated world, trusting each other; the hosts
+    named in ``certified`` have a certificate directory (``certs/HOST``) for TLS."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, certified: tuple[str, ...] = ()) -> None:
         self.sim = SimCluster(resume_timeout=RESUME_TIMEOUT_S)
         self.world = self.sim.world
         self.a = self.sim.host("host-a")
         self.b = self.sim.host("host-b")
         self.sides = Sides(self.sim.daemons)
+        for name in certified:
+            driver = self.sim.host(name).driver
+            assert isinstance(driver, TappedDriver)
+            driver.tls_dir = driver.inner.tls_dir = Path("certs") / name
 
     def source(self, host: Host) -> SourceSide:
         return self.sides[host.name][0]

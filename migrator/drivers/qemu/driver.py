@@ -24,14 +24,22 @@ class QEMUDriver(Driver):
 
     Each guest gets ``run_dir/NAME/`` with ``qmp.sock`` and ``qemu.pid``. A driver created
     later on the same ``run_dir`` (a restarted daemon) finds them again with :meth:`attach`.
-    :meth:`close` detaches the instances: QEMU keeps running.
+    :meth:`close` detaches the instances: QEMU keeps running. ``tls_dir`` is the host's
+    certificate directory, which QEMU reads for encrypted migration streams.
     """
 
     name = "qemu"
 
-    def __init__(self, run_dir: Path, *, options: QemuOptions | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        options: QemuOptions | None = None,
+        tls_dir: Path | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.options = options or QemuOptions()
+        self.tls_dir = tls_dir
         self._instances: dict[str, QEMUInstance] = {}
         self._starting: set[str] = set()
         self._spice: dict[str, bool] = {}
@@ -169,6 +177,7 @@ class QEMUDriver(Driver):
                     displays=[display.type for display in domain.devices.graphics],
                     grace_s=self.options.exit_grace_s,
                     on_end=self._forget,
+                    tls_dir=self.tls_dir,
                 )
             problem = "did not answer on QMP in time"
             if connect.done():

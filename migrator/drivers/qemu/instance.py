@@ -8,11 +8,13 @@ import enum
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from qemu.qmp import ExecuteError, QMPError
 
 from migrator.domain import GraphicsType
 from migrator.drivers.base import (
+    TLS_CREDENTIALS_ID,
     CommandFailed,
     DriverError,
     EventKind,
@@ -23,12 +25,14 @@ from migrator.drivers.base import (
     MigrationProgress,
     MigrationStatus,
     RunState,
+    TLSEndpoint,
 )
 from migrator.drivers.events import EventHub
 from migrator.drivers.qemu import qmpmap
 from migrator.drivers.qemu.monitor import Monitor
 from migrator.drivers.qemu.process import QemuProcess
-from migrator.drivers.qemu.streamsocket import connect_stream, tcp_address
+from migrator.drivers.qemu.streamsocket import connect_stream
+from migrator.drivers.uri import tcp_address
 
 #: The fd names that QEMU gets for migrations to and from a file descriptor.
 OUTGOING_FD = "migrate-out"
@@ -69,8 +73,10 @@ class QEMUInstance(Instance):
         displays: Sequence[GraphicsType],
         grace_s: float,
         on_end: Callable[[QEMUInstance], None],
+        tls_dir: Path | None = None,
     ) -> None:
-        """``monitor`` is connected and delivers its events to ``hub``."""
+        """``monitor`` is connected and delivers its events to ``hub``; ``tls_dir`` is the
+        host's certificate directory for encrypted migration streams, if it has one."""
         self.name = name
         self._process = process
         self._monitor = monitor
@@ -78,6 +84,7 @@ class QEMUInstance(Instance):
         self._displays = tuple(displays)
         self._grace_s = grace_s
         self._on_end = on_end
+        self._tls_dir = tls_dir
         self._lifecycle = Lifecycle.RUNNING
         self._detail = ""
         self._ended = asyncio.Event()
@@ -243,6 +250,30 @@ class QEMUInstance(Instance):
 
     async def set_parameters(self, parameters: Mapping[str, object]) -> None:
         await self.execute("migrate-set-parameters", dict(parameters))
+
+    async def add_tls_credentials(self, endpoint: TLSEndpoint) -> None:
+        if self._tls_dir is None:
+            raise DriverError(
+                f"cannot encrypt the migration stream of domain '{self.name}': this host "
+                "has no certificate directory (tls_dir)",
+                instance=self.name,
+            )
+        arguments = {
+            "qom-type": "tls-creds-x509",
+            "id": TLS_CREDENTIALS_ID,
+            "dir": str(self._tls_dir.absolute()),
+            "endpoint": endpoint.value,
+            "verify-peer": True,
+        }
+        await self.execute("object-add", arguments)
+
+    async def delete_tls_credentials(self) -> None:
+        try:
+            await self.execute("object-del", {"id": TLS_CREDENTIALS_ID})
+        except CommandFailed:
+            children = await self.execute("qom-list", {"path": "/objects"})
+            if TLS_CREDENTIALS_ID in qmpmap.child_names(children):
+                raise
 
     async def start_incoming(self, uri: str) -> str:
         await self.execute("migrate-incoming", {"uri": uri})

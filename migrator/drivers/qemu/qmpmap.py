@@ -168,3 +168,14 @@ def capability_names(reply: object) -> frozenset[str]:
         str(as_mapping(entry, what="query-migrate-capabilities").get("capability"))
         for entry in reply
     )
+
+
+def child_names(reply: object) -> frozenset[str]:
+    """The property names in a ``qom-list`` reply (an object's children among them).
+
+    Raises:
+        DriverError: the reply is not a list of objects.
+    """
+    if not isinstance(reply, list):
+        raise DriverError("QEMU answered qom-list with something else")
+    return frozenset(str(as_mapping(entry, what="qom-list").get("name")) for entry in reply)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import params
@@ -22,14 +23,19 @@ class SimDriver(Driver):
 
     Like a QEMU driver, it turns on the capabilities a QEMU keeps for its whole life
     (``events``) as each guest starts. Instances stay usable after :meth:`close`.
+    ``tls_dir`` stands for the host's certificate directory: with one, its guests can
+    create TLS credentials (nothing is read from it).
     """
 
     name = "sim"
 
-    def __init__(self, world: SimWorld, host: str = "host-a") -> None:
+    def __init__(
+        self, world: SimWorld, host: str = "host-a", *, tls_dir: Path | None = None
+    ) -> None:
         world.add_host(host)
         self.world = world
         self.host = host
+        self.tls_dir = tls_dir
         self._closed = False
         self._startup_capabilities = params.startup_capabilities(supported=CAPABILITIES)
 
@@ -69,7 +75,7 @@ class SimDriver(Driver):
             arguments={"capabilities": startup},
         )
         guest.set_capabilities(startup)
-        return SimInstance(guest)
+        return SimInstance(guest, tls_dir=self.tls_dir)
 
     async def _start_faults(self, name: str) -> None:
         point = FaultPoint.on_call(Operation.START)
@@ -90,7 +96,7 @@ class SimDriver(Driver):
         """Raises: DriverError: the driver is closed."""
         self._check_open()
         guest = self.world.guest(self.host, domain.name)
-        return None if guest is None else SimInstance(guest)
+        return None if guest is None else SimInstance(guest, tls_dir=self.tls_dir)
 
     async def close(self) -> None:
         self._closed = True

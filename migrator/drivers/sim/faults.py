@@ -45,6 +45,8 @@ class Operation(enum.Enum):
     QUERY_PARAMETERS = "query-migrate-parameters"
     SET_CAPABILITIES = "migrate-set-capabilities"
     SET_PARAMETERS = "migrate-set-parameters"
+    ADD_OBJECT = "object-add"
+    DELETE_OBJECT = "object-del"
     START_INCOMING = "migrate-incoming"
     MIGRATE = "migrate"
     CANCEL_MIGRATION = "migrate_cancel"

@@ -17,6 +17,7 @@ from migrator.drivers.base import (
     MigrationStatus,
     RunState,
     StartMode,
+    TLSEndpoint,
 )
 from migrator.drivers.events import EventHub
 from migrator.drivers.sim import options
@@ -64,6 +65,8 @@ class SimGuest:
         self.autostart = False
         self.capabilities = options.default_capabilities()
         self.parameters = options.default_parameters()
+        #: The TLS credentials objects (``object-add``): the endpoint of each, by id.
+        self.tls_credentials: dict[str, TLSEndpoint] = {}
         self.outgoing: MigrationSession | FileSave | None = None
         self.incoming: MigrationSession | None = None
         self.incoming_status = MigrationStatus.NONE
@@ -202,6 +205,33 @@ class SimGuest:
                 self.parameters, changes, capabilities=self.capabilities
             )
         self._changed()
+
+    def add_tls_credentials(self, object_id: str, *, endpoint: TLSEndpoint) -> None:
+        """``object-add qom-type=tls-creds-x509``. Raises: CommandFailed: the id is taken."""
+        if object_id in self.tls_credentials:
+            raise self._refused(
+                f"attempt to add duplicate property '{object_id}' to object (type 'container')"
+            )
+        self.tls_credentials[object_id] = endpoint
+
+    def delete_object(self, object_id: str) -> None:
+        """``object-del``. Raises: CommandFailed: there is no such object."""
+        if self.tls_credentials.pop(object_id, None) is None:
+            raise self._refused(f"object '{object_id}' not found")
+
+    def tls_problem(self, endpoint: TLSEndpoint) -> str | None:
+        """Why this process cannot take its end of the stream as ``endpoint`` when
+        ``tls-creds`` is set (QEMU checks the object only when the stream connects); None
+        when it can, or when TLS is off."""
+        creds = self.parameters["tls-creds"]
+        if not creds:
+            return None
+        found = self.tls_credentials.get(str(creds))
+        if found is None:
+            return f"No TLS credentials with id '{creds}'"
+        if found is not endpoint:
+            return f"Expected TLS credentials for a {endpoint.value} endpoint"
+        return None
 
     # -- the incoming side -------------------------------------------------------------------
 

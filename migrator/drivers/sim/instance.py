@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import NoReturn
 
 from migrator.drivers.base import (
+    TLS_CREDENTIALS_ID,
     CommandFailed,
+    DriverError,
     GraphicsEndpoint,
     Instance,
     InstanceEvent,
     InstanceGone,
     MigrationProgress,
     RunState,
+    TLSEndpoint,
 )
 from migrator.drivers.sim.faults import FaultKind, FaultPoint, Operation
 from migrator.drivers.sim.guest import SimGuest
@@ -26,11 +30,13 @@ _NO_ARGUMENTS: Mapping[str, object] = {}
 
 
 class SimInstance(Instance):
-    """One simulated guest, as seen through its monitor."""
+    """One simulated guest, as seen through its monitor. ``tls_dir`` is its host's
+    certificate directory: only a name here, recorded in the trace."""
 
-    def __init__(self, guest: SimGuest) -> None:
+    def __init__(self, guest: SimGuest, *, tls_dir: Path | None = None) -> None:
         self.name = guest.name
         self._guest = guest
+        self._tls_dir = tls_dir
 
     def __repr__(self) -> str:
         guest = self._guest
@@ -121,6 +127,28 @@ class SimInstance(Instance):
 
     async def set_parameters(self, parameters: Mapping[str, object]) -> None:
         (await self._command(Operation.SET_PARAMETERS, parameters)).set_parameters(parameters)
+
+    async def add_tls_credentials(self, endpoint: TLSEndpoint) -> None:
+        if self._tls_dir is None:
+            raise DriverError(
+                f"cannot encrypt the migration stream of domain '{self.name}': host "
+                f"{self._guest.host} has no certificate directory (tls_dir)",
+                instance=self.name,
+            )
+        arguments = {
+            "qom-type": "tls-creds-x509",
+            "id": TLS_CREDENTIALS_ID,
+            "dir": str(self._tls_dir),
+            "endpoint": endpoint.value,
+            "verify-peer": True,
+        }
+        guest = await self._command(Operation.ADD_OBJECT, arguments)
+        guest.add_tls_credentials(TLS_CREDENTIALS_ID, endpoint=endpoint)
+
+    async def delete_tls_credentials(self) -> None:
+        guest = await self._command(Operation.DELETE_OBJECT, {"id": TLS_CREDENTIALS_ID})
+        if TLS_CREDENTIALS_ID in guest.tls_credentials:
+            guest.delete_object(TLS_CREDENTIALS_ID)
 
     async def start_incoming(self, uri: str) -> str:
         return (await self._command(Operation.START_INCOMING, {"uri": uri})).start_incoming(uri)

@@ -18,6 +18,9 @@ Statuses and events follow QEMU 7.2 (``migration.c``):
 * failure: ``failed`` (the source restarts its CPUs if it stopped them for the switchover;
   the destination process exits, as QEMU's incoming side does on error); cancel:
   ``cancelling``, ``cancelled``.
+* TLS (``tls-creds`` set): the source needs a client credentials object and the
+  destination a server one, and both sides must use TLS or neither; otherwise the source
+  fails in ``setup`` with QEMU's words, and the destination waits on.
 
 Pre-copy switches to post-copy at the first step after ``migrate-start-postcopy`` at which
 more than the downtime limit's worth of data remains; a migration that converges first
@@ -35,7 +38,13 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING
 
-from migrator.drivers.base import CommandFailed, MigrationProgress, MigrationStatus, RunState
+from migrator.drivers.base import (
+    CommandFailed,
+    MigrationProgress,
+    MigrationStatus,
+    RunState,
+    TLSEndpoint,
+)
 from migrator.drivers.sim.memory import (
     PLAIN,
     AutoConverge,
@@ -59,6 +68,9 @@ LOAD_FAILED = "load of migration failed: Input/output error"
 LOAD_INVALID = "load of migration failed: Invalid argument"
 CONNECTION_RESET = "Unable to write to socket: Connection reset by peer"
 NO_ROUTE = "Unable to write to socket: No route to host"
+#: Why the source fails when the destination does not take its end of TLS (no credentials,
+#: or TLS on one side only).
+TLS_HANDSHAKE_FAILED = "TLS handshake failed: The TLS connection was non-properly terminated."
 CRASHED = "crashed (injected fault)"
 
 #: The shortest pre-copy pass (the dirty-bitmap sync takes time too), so that a guest that
@@ -216,6 +228,10 @@ class MigrationSession(OutgoingMigration):
 
     def _connect(self) -> None:
         assert self._target is not None
+        problem = self.source.tls_problem(TLSEndpoint.CLIENT)
+        if problem is not None:
+            self._failed(problem)
+            return
         try:
             _peer, listener = self._world.network.connect(self.source.host, self._target)
         except CommandFailed as exc:
@@ -224,6 +240,10 @@ class MigrationSession(OutgoingMigration):
         dest = listener.guest
         if listener.recovery or dest.incoming_status is not MigrationStatus.SETUP:
             self._failed(CONNECTION_RESET)
+            return
+        if not self._tls_agrees(dest):
+            # The destination reports the failed handshake and goes on waiting.
+            self._failed(TLS_HANDSHAKE_FAILED)
             return
         dest.close_listener()
         self.dest = dest
@@ -248,6 +268,13 @@ class MigrationSession(OutgoingMigration):
         mismatch = self._mismatch(dest)
         if mismatch is not None:
             self._failed(CONNECTION_RESET, dest_detail=mismatch)
+
+    def _tls_agrees(self, dest: SimGuest) -> bool:
+        """Whether both ends use TLS, with the credentials each needs, or neither does."""
+        encrypted = bool(self.source.parameters["tls-creds"])
+        return encrypted == bool(dest.parameters["tls-creds"]) and (
+            dest.tls_problem(TLSEndpoint.SERVER) is None
+        )
 
     def _mismatch(self, dest: SimGuest) -> str | None:
         """What makes the destination refuse the stream, if anything."""
