@@ -19,6 +19,7 @@ from params.flags import MigrationFlag, Side, format_flags, parse_flags
 from params.listing import describe
 from params.paramset import ParamSet, compression_methods
 from params.qmp import (
+    capability_changes,
     from_qmp_query,
     reset_capabilities,
     startup_capabilities,
@@ -57,6 +58,7 @@ __all__ = [
     "Unit",
     "Value",
     "ValueType",
+    "capability_changes",
     "compression_methods",
     "describe",
     "destination_typed",

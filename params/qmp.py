@@ -17,6 +17,18 @@ from params.table import TABLE, Param
 CapabilityState = dict[str, object]
 
 
+def capability_changes(
+    capabilities: Iterable[CapabilityState], *, current: Mapping[str, bool]
+) -> list[CapabilityState]:
+    """The items of ``capabilities`` whose state differs from ``current`` (QEMU's, from
+    ``query-migrate-capabilities``). Setting only those leaves QEMU as setting them all
+    would, and QEMU 7.2 spends about half a millisecond on each item, in the guest's pause
+    when Finish restores the destination's."""
+    return [
+        item for item in capabilities if current.get(str(item["capability"])) is not item["state"]
+    ]
+
+
 def to_qmp_capabilities(
     pset: ParamSet,
     *,

@@ -211,8 +211,13 @@ class Instance(ABC):
         process."""
 
     @abstractmethod
+    async def capability_states(self) -> Mapping[str, bool]:
+        """Each migration capability this hypervisor offers (QMP names), and whether it is
+        on."""
+
     async def supported_capabilities(self) -> frozenset[str]:
         """The migration capabilities this hypervisor offers (QMP names)."""
+        return frozenset(await self.capability_states())
 
     @abstractmethod
     async def query_parameters(self) -> Mapping[str, object]:

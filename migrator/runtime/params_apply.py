@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import params
 from migrator.drivers.base import TLS_CREDENTIALS_ID, Instance
 from params import Param, ParamSet, Side
+from params.qmp import CapabilityState
 
 
 async def save_originals(instance: Instance) -> ParamSet:
@@ -51,11 +52,11 @@ async def apply_params(
         DriverError: QEMU refused a setting.
     """
     if not postcopy_resume:
-        supported = await instance.supported_capabilities()
+        current = await instance.capability_states()
         capabilities = params.to_qmp_capabilities(
-            pset, supported=supported, remote_supported=remote_caps, side=side
+            pset, supported=current, remote_supported=remote_caps, side=side
         )
-        await instance.set_capabilities(capabilities)
+        await _set_changed(instance, capabilities, current=current)
     arguments = params.to_qmp_parameters(pset, postcopy_resume=postcopy_resume)
     if arguments:
         await instance.set_parameters(arguments)
@@ -63,8 +64,18 @@ async def apply_params(
 
 async def restore_params(instance: Instance, originals: ParamSet) -> None:
     """Turn every capability off and put the original parameters back."""
-    supported = await instance.supported_capabilities()
-    await instance.set_capabilities(params.reset_capabilities(supported=supported))
+    current = await instance.capability_states()
+    await _set_changed(instance, params.reset_capabilities(supported=current), current=current)
     arguments = params.to_qmp_parameters(originals)
     if arguments:
         await instance.set_parameters(arguments)
+
+
+async def _set_changed(
+    instance: Instance, capabilities: list[CapabilityState], *, current: Mapping[str, bool]
+) -> None:
+    """Bring every capability of ``capabilities`` to its state, sending only those whose
+    state ``current`` differs in."""
+    changes = params.capability_changes(capabilities, current=current)
+    if changes:
+        await instance.set_capabilities(changes)

@@ -109,8 +109,8 @@ class TappedInstance(Instance):
         await self._send("kill")
         await self.inner.kill()
 
-    async def supported_capabilities(self) -> frozenset[str]:
-        return await self.inner.supported_capabilities()
+    async def capability_states(self) -> Mapping[str, bool]:
+        return await self.inner.capability_states()
 
     async def query_parameters(self) -> Mapping[str, object]:
         return await self.inner.query_parameters()

@@ -15,7 +15,7 @@ from migrator.drivers.base import (
 )
 from migrator.drivers.qemu.qmpmap import (
     bound_uri,
-    capability_names,
+    capability_states,
     instance_event,
     migration_progress,
     run_state,
@@ -178,8 +178,8 @@ def test_displays() -> None:
     )
 
 
-def test_capability_names() -> None:
+def test_capability_states() -> None:
     reply = [{"capability": "xbzrle", "state": False}, {"capability": "events", "state": True}]
-    assert capability_names(reply) == frozenset({"xbzrle", "events"})
+    assert capability_states(reply) == {"xbzrle": False, "events": True}
     with pytest.raises(DriverError):
-        capability_names({"capability": "events"})
+        capability_states({"capability": "events"})

@@ -13,6 +13,7 @@ from params import (
     ParamsError,
     ParamSet,
     Side,
+    capability_changes,
     from_qmp_query,
     from_typed,
     reset_capabilities,
@@ -246,3 +247,18 @@ def test_query_reply_with_wrong_types_is_refused(reply: dict[str, object], messa
 
 def test_query_reply_never_sets_capabilities() -> None:
     assert from_qmp_query({"xbzrle": True}) == ParamSet()
+
+
+def test_capability_changes_keep_only_what_differs() -> None:
+    wanted = [
+        {"capability": "xbzrle", "state": False},
+        {"capability": "return-path", "state": True},
+        {"capability": "postcopy-ram", "state": False},
+    ]
+    current = {"xbzrle": False, "return-path": False, "postcopy-ram": True, "events": True}
+    assert capability_changes(wanted, current=current) == [
+        {"capability": "return-path", "state": True},
+        {"capability": "postcopy-ram", "state": False},
+    ]
+    # A capability QEMU did not report is sent as it is.
+    assert capability_changes(wanted, current={"return-path": True}) == [wanted[0], wanted[2]]

@@ -238,8 +238,8 @@ class QEMUInstance(Instance):
         await self._process.kill()
         await self._ended.wait()
 
-    async def supported_capabilities(self) -> frozenset[str]:
-        return qmpmap.capability_names(await self.execute("query-migrate-capabilities"))
+    async def capability_states(self) -> Mapping[str, bool]:
+        return qmpmap.capability_states(await self.execute("query-migrate-capabilities"))
 
     async def query_parameters(self) -> Mapping[str, object]:
         reply = await self.execute("query-migrate-parameters")

@@ -156,18 +156,16 @@ def spice_endpoint(reply: object) -> GraphicsEndpoint | None:
     )
 
 
-def capability_names(reply: object) -> frozenset[str]:
-    """The capability names in a ``query-migrate-capabilities`` reply.
+def capability_states(reply: object) -> dict[str, bool]:
+    """Each capability of a ``query-migrate-capabilities`` reply, and whether it is on.
 
     Raises:
         DriverError: the reply is not a list of objects.
     """
     if not isinstance(reply, list):
         raise DriverError("QEMU answered query-migrate-capabilities with something else")
-    return frozenset(
-        str(as_mapping(entry, what="query-migrate-capabilities").get("capability"))
-        for entry in reply
-    )
+    entries = [as_mapping(entry, what="query-migrate-capabilities") for entry in reply]
+    return {str(entry.get("capability")): entry.get("state") is True for entry in entries}
 
 
 def child_names(reply: object) -> frozenset[str]:

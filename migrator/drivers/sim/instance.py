@@ -23,7 +23,6 @@ from migrator.drivers.base import (
 )
 from migrator.drivers.sim.faults import FaultKind, FaultPoint, Operation
 from migrator.drivers.sim.guest import SimGuest
-from migrator.drivers.sim.options import CAPABILITIES
 from migrator.drivers.sim.savefile import INCOMING_URI, OUTGOING_URI
 
 _NO_ARGUMENTS: Mapping[str, object] = {}
@@ -114,9 +113,8 @@ class SimInstance(Instance):
             )
             guest.die("killed")
 
-    async def supported_capabilities(self) -> frozenset[str]:
-        await self._command(Operation.SUPPORTED_CAPABILITIES)
-        return frozenset(CAPABILITIES)
+    async def capability_states(self) -> Mapping[str, bool]:
+        return dict((await self._command(Operation.SUPPORTED_CAPABILITIES)).capabilities)
 
     async def query_parameters(self) -> Mapping[str, object]:
         return dict((await self._command(Operation.QUERY_PARAMETERS)).parameters)
