@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from migrator.daemon.config import DaemonConfig, DriverKind
-from migrator.drivers.qemu.rundir import RunPaths
+from migrator.drivers.qemu.rundir import running_qemus
 from migrator.netlab import LabHost
 from migrator.scenario.errors import ScenarioError
 
@@ -139,13 +139,7 @@ class DaemonProcess:
 
     def qemu_pids(self) -> dict[str, int]:
         """The QEMU processes its run directory names, by guest."""
-        pids = {}
-        if self.run_dir.is_dir():
-            for directory in self.run_dir.iterdir():
-                pid = RunPaths(directory).running_pid()
-                if pid is not None:
-                    pids[directory.name] = pid
-        return pids
+        return running_qemus(self.run_dir)
 
 
 class Relay:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.daemon.config import DaemonConfig, DriverKind
-from migrator.drivers.qemu.rundir import RunPaths
+from migrator.drivers.qemu.rundir import running_qemus
 from transport import certdir, pki
 
 #: Seconds a daemon may take to print its ready line or to exit (a guard only).
@@ -168,13 +168,7 @@ class DaemonProcess:
 
     def qemu_pids(self) -> dict[str, int]:
         """The QEMU processes its run directory names, by guest."""
-        pids = {}
-        if self.run_dir.is_dir():
-            for directory in self.run_dir.iterdir():
-                pid = RunPaths(directory).running_pid()
-                if pid is not None:
-                    pids[directory.name] = pid
-        return pids
+        return running_qemus(self.run_dir)
 
     def kill_guests(self) -> None:
         """SIGKILL every QEMU its run directory names, and wait until they are gone."""

@@ -80,3 +80,14 @@ class RunPaths:
         self.pidfile.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.directory.rmdir()
+
+
+def running_qemus(run_dir: Path) -> dict[str, int]:
+    """The QEMU processes that run for the guests of ``run_dir``, by guest name."""
+    pids = {}
+    if run_dir.is_dir():
+        for directory in run_dir.iterdir():
+            pid = RunPaths(directory).running_pid()
+            if pid is not None:
+                pids[directory.name] = pid
+    return pids
